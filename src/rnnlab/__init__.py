@@ -1,0 +1,26 @@
+"""rnnlab: recurrent neural networks from scratch in NumPy, exact to PyTorch's semantics.
+
+>>> import rnnlab
+>>> from rnnlab import nn
+>>> _ = rnnlab.manual_seed(0)
+>>> rnn = nn.RNN(4, 2, batch_first=True)
+"""
+from . import backend
+from .backend import get_default_dtype, manual_seed, no_grad, set_default_dtype
+from .errors import RnnlabError
+
+__version__ = "0.1.0"
+
+__all__ = ["backend", "manual_seed", "no_grad", "get_default_dtype", "set_default_dtype", "RnnlabError",
+           "__version__"]
+
+
+def __getattr__(name):
+    # Subpackages load on first use so `import rnnlab` stays light for the command line.
+    import importlib
+
+    if name in {"nn", "optim", "data", "models", "training", "gradcheck"}:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")

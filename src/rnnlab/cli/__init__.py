@@ -1,0 +1,1 @@
+"""The ``rnnlab`` command: one small module per subcommand; argument parsing and messages only."""
