@@ -19,7 +19,14 @@ def __getattr__(name):
     # Subpackages load on first use so `import rnnlab` stays light for the command line.
     import importlib
 
-    if name in {"nn", "optim", "data", "models", "training", "gradcheck"}:
+    if name == "gradcheck":
+        # `rnnlab.gradcheck(module, *inputs)` is the function; its module stays importable as
+        # `rnnlab.gradcheck` via `import rnnlab.gradcheck` / `from rnnlab.gradcheck import GradcheckReport`.
+        from .gradcheck import gradcheck
+
+        globals()[name] = gradcheck
+        return gradcheck
+    if name in {"nn", "optim", "data", "models", "training"}:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
