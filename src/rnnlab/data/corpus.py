@@ -41,7 +41,7 @@ from .text import (Vocabulary, canonical_encoding, check_looks_like_text, check_
                    decode_error, read_text)
 
 STREAM_THRESHOLD = 32 * 2**20     # files bigger than this are encoded in chunks into a memory-mapped cache
-CHUNK_BYTES = 4 * 2**20           # bytes read per step on the streaming path
+CHUNK_BYTES = 2**20               # bytes read per step when streaming (temporaries: ~20 bytes per byte read)
 DEFAULT_CORPUS_MAX_BYTES = 8 * 2**20  # the default corpus stops before this size: quick to train and evaluate
 _CODE_POINT_LIMIT = 0x110000
 

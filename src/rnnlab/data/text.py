@@ -279,7 +279,7 @@ class Vocabulary:
         if len(self) == 0:
             return np.zeros(len(values), dtype=np.intp), np.zeros(len(values), dtype=bool)
         ids = np.searchsorted(self._code_points, values)
-        ids = np.minimum(ids, len(self._code_points) - 1)
+        np.minimum(ids, len(self._code_points) - 1, out=ids)
         known = self._code_points[ids] == values
         return ids, known
 
