@@ -1,0 +1,87 @@
+"""What the ``train``, ``sample`` and ``eval`` subcommands share: flag checks and opening a run directory.
+
+Flag values are checked here, after parsing, so a nonsensical value is one line
+(``rnnlab: error: --temperature 0: must be > 0``) rather than argparse's usage block.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import RnnlabError
+
+
+def require(condition: bool, flag: str, value, allowed: str) -> None:
+    """RnnlabError ``--flag value: must be <allowed>`` unless ``condition``."""
+    if not condition:
+        raise RnnlabError(f"{flag} {value}: must be {allowed}")
+
+
+def check_positive_int(flag: str, value) -> None:
+    require(value is None or value >= 1, flag, value, "a positive integer")
+
+
+def check_sampling_flags(args) -> None:
+    """Temperature > 0, top-k >= 1, top-p in (0, 1], length >= 0, num-samples >= 1."""
+    require(math.isfinite(args.temperature) and args.temperature > 0, "--temperature", args.temperature, "> 0")
+    check_positive_int("--top-k", args.top_k)
+    if args.top_p is not None:
+        require(0 < args.top_p <= 1, "--top-p", args.top_p, "in (0, 1]")
+    require(args.length >= 0, "--length", args.length, ">= 0")
+    require(args.num_samples >= 1, "--num-samples", args.num_samples, "a positive integer")
+
+
+def add_checkpoint_flag(parser) -> None:
+    parser.add_argument("--checkpoint", choices=("best", "latest"), default=None,
+                        help="which weights to use: the best by validation loss or the latest "
+                             "(default: best if the run has it, else latest)")
+
+
+@dataclass
+class LoadedRun:
+    path: Path
+    config: dict          # config.json as saved
+    model: object         # a CharRNN with the chosen weights, in evaluation mode, vocabulary attached
+    vocab: object
+    checkpoint: str       # "best" or "latest"
+
+
+def load_run(run_dir, which: str | None = None) -> LoadedRun:
+    """Open a character-model run directory: config, vocabulary, model and weights.
+
+    RnnlabError (one line) when the path is missing, not a run, another kind of run, or damaged.
+    """
+    from ..data import Vocabulary
+    from ..models import CharRNN
+    from ..training.checkpoint import RunDirectory
+
+    path = Path(run_dir)
+    if not path.exists():
+        raise RnnlabError(f"{path}: no such run directory; train one with `rnnlab train --out {path}`")
+    if not path.is_dir():
+        raise RnnlabError(f"{path}: not a directory; give the run directory that `rnnlab train --out` wrote")
+    if not (path / "config.json").is_file():
+        raise RnnlabError(f"{path}: not a run directory (no config.json); give the directory "
+                          f"that `rnnlab train --out` wrote")
+    run = RunDirectory(path)
+    config = run.read_config()
+    if config.get("kind", "charlm") != "charlm" or "vocabulary" not in config or "model" not in config:
+        raise RnnlabError(f"{path}: holds a {config.get('kind', 'unknown')!r} run, not a character language "
+                          f"model; use the command that trained it")
+    vocab = Vocabulary.from_config(config["vocabulary"])
+    try:
+        model = CharRNN.from_config(config["model"], vocabulary=vocab)
+    except (KeyError, TypeError, ValueError) as error:
+        raise RnnlabError(f"{path / 'config.json'}: the model settings are damaged ({error}); "
+                          f"re-train or restore the file") from None
+    if which is None:
+        which = "best" if (path / "best.safetensors").is_file() else "latest"
+    weights = run.load_weights(which)
+    try:
+        model.load_state_dict(weights)
+    except (KeyError, ValueError) as error:
+        raise RnnlabError(f"{path}: the {which} weights do not fit config.json ({error}); "
+                          f"re-train or restore the run") from None
+    model.eval()
+    return LoadedRun(path, config, model, vocab, which)

@@ -1,0 +1,388 @@
+"""Training and evaluating a character-level language model: the loop, read top to bottom.
+
+One step::
+
+    x, y = streams.batch(position)           # (T, B) ids, time-major; y is x shifted by one character
+    logits, state = model(x, state)          # state carried from the previous batch (truncated BPTT)
+    loss = criterion(logits, y)              # mean cross-entropy, nats per character
+    model.backward(criterion.backward())     # gradients into every parameter's .grad
+    clip_grad_norm_(params, grad_clip); optimizer.step()
+
+Around it: evaluation on the validation split (loss in nats and bits per character, a short sample),
+checkpoints in a run directory (:class:`rnnlab.training.RunDirectory`; written atomically), the best
+weights by validation loss, Ctrl-C/SIGTERM saving and exiting cleanly, steps that turn NaN skipped.
+
+Exact resume: the training state holds everything the next step depends on (weights, optimizer moments,
+step, data position and epoch, the random generator's state and the hidden state carried between
+batches), so ``train(steps=20)`` then ``train(resume=True, steps=40)`` gives, loss by loss, what
+``train(steps=40)`` gives.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, backend
+from ..errors import RnnlabError
+from ..models import CharRNN
+from .config import DEFAULT_TIME_BUDGET, TrainConfig
+
+LN2 = math.log(2.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Corpus:
+    """A text encoded to ids and split 90/5/5 into contiguous train/validation/test slices."""
+    path: Path
+    vocab: object
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def corpus_path(text_file: str | None) -> Path:
+    """The file to train on: ``text_file``, or the Python standard library's sources when ``None``."""
+    from ..data import default_corpus_path
+
+    return Path(default_corpus_path()) if text_file is None else Path(text_file)
+
+
+def load_corpus(config: TrainConfig, vocab=None) -> Corpus:
+    """Read, encode and split the corpus (with ``vocab`` given, encode with exactly that vocabulary)."""
+    from ..data import encode_corpus, split_ids
+
+    path = corpus_path(config.text_file)
+    ids, vocab = encode_corpus(path, encoding=config.encoding, byte_mode=config.byte_mode, vocab=vocab)
+    train_ids, val_ids, test_ids = split_ids(ids)
+    return Corpus(path, vocab, train_ids, val_ids, test_ids)
+
+
+# ---------------------------------------------------------------------------------------------------
+# model and optimizer
+# ---------------------------------------------------------------------------------------------------
+
+def build_model(config: TrainConfig, vocab) -> CharRNN:
+    return CharRNN(vocab, hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.model,
+                   embedding_size=config.embedding_size, dropout=config.dropout, dtype=config.dtype)
+
+
+def build_optimizer(config: TrainConfig, params):
+    from .. import optim
+
+    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD, "rmsprop": optim.RMSprop,
+               "adagrad": optim.Adagrad}
+    return classes[config.optimizer](list(params), lr=config.lr)
+
+
+# ---------------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------------
+
+def evaluate(model: CharRNN, ids, batch_size: int = 32, seq_len: int = 128, max_chars: int | None = None):
+    """Mean cross-entropy (nats per character) of predicting ``ids[1:]`` from the characters before.
+
+    The text is cut into up to ``batch_size`` contiguous streams read ``seq_len`` steps at a time with
+    the state carried, as in training. Returns ``(loss, characters_scored)``; divide the loss by ln 2
+    for bits per character. Up to ``batch_size - 1`` characters at the end are left out.
+    """
+    ids = np.asarray(ids if max_chars is None else ids[:max_chars + 1])
+    predictions = len(ids) - 1
+    if predictions < 1:
+        raise ValueError("evaluate needs at least two characters")
+    streams = max(1, min(batch_size, predictions // seq_len))
+    per_stream = predictions // streams
+    used = streams * per_stream
+    inputs = ids[:used].reshape(streams, per_stream).T          # (S, B): stream b is column b
+    targets = ids[1:used + 1].reshape(streams, per_stream).T
+    was_training = model.training
+    model.eval()
+    total, state = 0.0, None
+    try:
+        with backend.no_grad():
+            for start in range(0, per_stream, seq_len):
+                x = inputs[start:start + seq_len].astype(np.intp)
+                y = targets[start:start + seq_len].astype(np.intp)
+                logits, state = model(x, state)
+                total += float(cross_entropy_sum(logits, y))
+    finally:
+        model.train(was_training)
+    return total / used, used
+
+
+def cross_entropy_sum(logits, targets) -> float:
+    """Sum over positions of ``-log softmax(logits)[target]``, in float64."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=-1))
+    picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]
+    return float((log_norm - picked).sum())
+
+
+def default_prime(vocab) -> str:
+    """A newline if the vocabulary has one (a sample then starts like a line), else its first symbol."""
+    if "\n" in vocab:
+        return "\n"
+    return vocab.decode_one(0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# checkpoints: what the training state holds
+# ---------------------------------------------------------------------------------------------------
+
+def _state_arrays(state) -> dict:
+    """The hidden state carried between batches, as named arrays (``None`` -> nothing)."""
+    if state is None:
+        return {}
+    parts = state if isinstance(state, tuple) else (state,)
+    return {f"hidden.{i}": np.ascontiguousarray(part) for i, part in enumerate(parts)}
+
+
+def _state_from_arrays(arrays: dict, cell: str):
+    parts = [arrays[f"hidden.{i}"] for i in range(2) if f"hidden.{i}" in arrays]
+    if not parts:
+        return None
+    return tuple(parts) if cell == "lstm" else parts[0]
+
+
+def check_resume_matches(config: TrainConfig, saved_train: dict, run_path) -> None:
+    """RnnlabError when a setting that decides the model or the data differs from the saved run's."""
+    for name in TrainConfig.RESUME_MUST_MATCH:
+        if name not in saved_train:
+            continue
+        ours, theirs = getattr(config, name), saved_train[name]
+        if name == "text_file" and ours is not None and theirs is not None:
+            ours, theirs = str(Path(ours).resolve()), str(Path(theirs).resolve())
+        if ours != theirs:
+            flag = "TEXT_FILE" if name == "text_file" else "--" + name.replace("_", "-")
+            raise RnnlabError(f"{flag} {getattr(config, name)!r} differs from the saved run's {saved_train[name]!r} "
+                              f"({Path(run_path) / 'config.json'}); resume with the same setting or train into "
+                              f"a new --out")
+
+
+def run_config(config: TrainConfig, model: CharRNN, corpus: Corpus) -> dict:
+    """What ``config.json`` holds: the model, the data settings, the vocabulary and the rnnlab version."""
+    return {"rnnlab_version": __version__, "kind": "charlm", "model": model.config(),
+            "vocabulary": corpus.vocab.to_config(), "corpus": str(corpus.path.resolve()),
+            "train": config.to_dict()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int                          # the step the run ended at (counted from the start of the run)
+    stop_reason: str                   # "steps", "epochs", "time", "interrupted"
+    losses: dict = field(default_factory=dict)   # step -> training loss, for this invocation's steps
+    val_loss: float | None = None
+    best_val_loss: float | None = None
+    test_loss: float | None = None
+
+
+class _Log:
+    """Writes lines beside the progress bar (or plainly when there is none)."""
+
+    def __init__(self, progress, stream):
+        self.progress, self.stream = progress, stream
+
+    def __call__(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.write(message)
+        else:
+            print(message, file=self.stream, flush=True)
+
+
+def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainResult:
+    """Train a :class:`CharRNN` as ``config`` says; checkpoints go to the run directory ``out``.
+
+    With ``resume`` the run continues from ``out``'s training state; ``config.steps`` still counts from
+    the start of the run. Settings that decide the model or the data must match the saved run.
+    """
+    from ..optim import clip_grad_norm_
+    from ..optim.optimizer import flatten_state, unflatten_state
+    from .checkpoint import RunDirectory
+    from .progress import Progress
+    from .signals import graceful_interrupt
+
+    stream = sys.stderr if stream is None else stream
+    config.validate()
+    run = RunDirectory(out)
+
+    # --- set up: fresh, or from the saved training state --------------------------------------
+    if resume:
+        saved = run.read_config()
+        if saved.get("kind", "charlm") != "charlm":
+            raise RnnlabError(f"{run.path}: holds a {saved.get('kind')!r} run, not a character language model")
+        from ..data import Vocabulary
+
+        check_resume_matches(config, saved.get("train", {}), run.path)
+        vocab = Vocabulary.from_config(saved["vocabulary"])
+        corpus = load_corpus(config, vocab=vocab)
+        backend.manual_seed(config.seed)
+        model = build_model(config, vocab)
+        model_state, extra_arrays, meta = run.load_training_state()
+        model.load_state_dict(model_state)
+        optimizer = build_optimizer(config, model.parameters())
+        optimizer_arrays = {k[len("optimizer/"):]: v for k, v in extra_arrays.items() if k.startswith("optimizer/")}
+        optimizer.load_state_dict(unflatten_state(optimizer_arrays, meta["optimizer"]))
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr  # a new --lr takes effect on resume
+        backend.set_rng_state(meta["rng_state"])
+        state = _state_from_arrays({k[len("hidden/"):]: v for k, v in extra_arrays.items()
+                                    if k.startswith("hidden/")}, config.model)
+        step, epoch, position = int(meta["step"]), int(meta["epoch"]), int(meta["position"])
+        best_val_loss = meta.get("best_val_loss")
+        history = list(meta.get("history", []))
+    else:
+        corpus = load_corpus(config)
+        backend.manual_seed(config.seed)
+        model = build_model(config, corpus.vocab)
+        optimizer = build_optimizer(config, model.parameters())
+        run.create(run_config(config, model, corpus))
+        state, step, epoch, position, best_val_loss, history = None, 0, 0, 0, None, []
+
+    from ..data import BatchStreams
+    from ..nn import CrossEntropyLoss
+
+    streams = BatchStreams(corpus.train, config.batch_size, config.seq_len)
+    criterion = CrossEntropyLoss()
+    params = list(model.parameters())
+    vocab = corpus.vocab
+
+    # --- when to stop: the first limit reached --------------------------------------------------
+    max_steps = config.steps
+    if config.epochs is not None:
+        epoch_steps = math.ceil(config.epochs * len(streams))
+        max_steps = epoch_steps if max_steps is None else min(max_steps, epoch_steps)
+    time_budget = config.time_budget
+    if max_steps is None and time_budget is None:
+        time_budget = DEFAULT_TIME_BUDGET
+    checkpoint_every = config.checkpoint_every or config.eval_every
+
+    def save_checkpoint():
+        optimizer_arrays, optimizer_meta = flatten_state(optimizer.state_dict())
+        arrays = {f"optimizer/{k}": v for k, v in optimizer_arrays.items()}
+        arrays.update({f"hidden/{k}": v for k, v in _state_arrays(state).items()})
+        meta = {"step": step, "epoch": epoch, "position": position, "rng_state": backend.get_rng_state(),
+                "optimizer": optimizer_meta, "best_val_loss": best_val_loss, "history": history,
+                "train": config.to_dict()}
+        run.save_latest(model.state_dict(), meta, arrays)
+
+    def validate_and_sample():
+        nonlocal best_val_loss
+        if len(corpus.val) < 2:
+            log(f"step {step}: validation split too short to evaluate")
+            return None
+        val_loss, _ = evaluate(model, corpus.val, config.batch_size, config.seq_len, config.eval_chars)
+        history.append({"step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2})
+        improved = best_val_loss is None or val_loss < best_val_loss
+        log(f"step {step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char"
+            + ("  (best)" if improved else ""))
+        if improved:
+            best_val_loss = val_loss
+            run.save_best(model.state_dict(), {"step": step, "val_loss": val_loss})
+        if config.sample_length:
+            # its own seeded generator: showing a sample must not change the training run's random stream
+            text = model.sample(default_prime(vocab), config.sample_length, temperature=0.8, seed=config.seed + step)
+            log("sample: " + text.replace("\n", "\n        "))
+        return val_loss
+
+    chars_per_step = config.batch_size * config.seq_len
+    progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream)
+    log = _Log(progress, stream)
+    result = TrainResult(Path(out), step, "steps", best_val_loss=best_val_loss)
+    log(f"{'resuming' if resume else 'training'} {model.cell} ({model.num_parameters():,} parameters) on "
+        f"{corpus.path} ({len(corpus.train):,} training characters, vocabulary {len(vocab)}) at step {step}")
+    started = time.perf_counter()
+    bad_steps = 0
+    last_eval_step = None
+    model.train()
+    try:
+        with graceful_interrupt() as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while True:
+                # stop conditions, checked at step boundaries only
+                if max_steps is not None and step >= max_steps:
+                    result.stop_reason = "steps" if config.steps is not None and step >= config.steps else "epochs"
+                    break
+                if time_budget is not None and time.perf_counter() - started >= time_budget:
+                    result.stop_reason = "time"
+                    break
+                if interrupt.requested:
+                    result.stop_reason = "interrupted"
+                    break
+
+                if position == 0:
+                    state = None  # a new epoch: every stream starts again from the beginning
+                x, y = streams.batch(position)
+                x, y = x.astype(np.intp), y.astype(np.intp)
+                logits, new_state = model(x, state)
+                loss = criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+                loss = float(loss)
+                model.zero_grad()
+                grad_norm = 0.0
+                if math.isfinite(loss):
+                    model.backward(criterion.backward().reshape(logits.shape))
+                    if config.grad_clip > 0:
+                        grad_norm = float(clip_grad_norm_(params, config.grad_clip))
+                    else:
+                        grad_norm = float(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in params
+                                              if p.grad is not None))
+                if math.isfinite(loss) and math.isfinite(grad_norm):
+                    optimizer.step()
+                    state = new_state
+                    bad_steps = 0
+                else:
+                    # keep the weights and the carried state as they were; the data moves on
+                    bad_steps += 1
+                    log(f"warning: step {step + 1}: loss {loss}, gradient norm {grad_norm}: step skipped")
+                    if bad_steps >= config.max_bad_steps:
+                        raise RnnlabError(
+                            f"the loss was not finite for {bad_steps} steps in a row (up to step {step + 1}); "
+                            f"stopped without saving, the last checkpoint in {run.path} is intact; "
+                            f"try a lower --lr (now {config.lr}) or --grad-clip")
+                model.zero_grad()
+                step += 1
+                position += 1
+                if position >= len(streams):
+                    position, epoch = 0, epoch + 1
+                result.losses[step] = loss
+
+                elapsed = time.perf_counter() - started
+                steps_done = step - result.step
+                progress.update(step, loss=loss, chars_per_s=steps_done * chars_per_step / max(elapsed, 1e-9))
+                if config.eval_every and step % config.eval_every == 0:
+                    result.val_loss = validate_and_sample()
+                    last_eval_step = step
+                if checkpoint_every and step % checkpoint_every == 0:
+                    save_checkpoint()
+
+            # the end (or an interrupt): evaluate once more, save, and score the test split
+            if result.stop_reason != "interrupted":
+                if last_eval_step != step:
+                    result.val_loss = validate_and_sample()
+            save_checkpoint()
+    finally:
+        progress.close()
+    result.step = step
+    result.best_val_loss = best_val_loss
+    if result.stop_reason == "interrupted":
+        log(f"interrupted: saved the training state at step {step} in {run.path}; continue with --resume")
+        return result
+    if len(corpus.test) >= 2:
+        test_loss, scored = evaluate(model, corpus.test, config.batch_size, config.seq_len)
+        result.test_loss = test_loss
+        log(f"test: loss {test_loss:.4f} nats, {test_loss / LN2:.4f} bits/char over {scored:,} characters")
+    log(f"done at step {step} ({result.stop_reason}); run directory: {run.path}")
+    return result
