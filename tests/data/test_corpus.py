@@ -118,6 +118,9 @@ def test_cache_invalidated_when_file_changes(tmp_path):
     assert latin_vocab.decode(latin_ids) == "xyz xyz xyz"
     byte_ids, byte_vocab = _stream(path, tmp_path, byte_mode=True)
     assert byte_vocab.byte_mode and byte_vocab.decode_bytes(byte_ids) == b"xyz xyz xyz"
+    # entries for the current version in other modes are not stale: all three stay
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
+    assert os.path.exists(new_ids.filename) and os.path.exists(latin_ids.filename)
 
 
 def test_encode_with_a_given_vocabulary(tmp_path):

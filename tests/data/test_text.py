@@ -83,6 +83,14 @@ def test_unknown_symbols():
         vocab.encode("cat", unknown="ignore")
 
 
+def test_unknown_prime_is_named():
+    vocab = Vocabulary.from_text("호랑이가 살았어요")
+    with pytest.raises(RnnlabError) as error:
+        vocab.encode("호랑이와 곰", where="the prime")
+    message = str(error.value)
+    assert message.startswith("the prime has 2 characters") and "'곰', '와'" in message and "\n" not in message
+
+
 def test_config_round_trip_through_json():
     for vocab in (Vocabulary.from_text(KOREAN + EMOJI + '"\\\x00'), Vocabulary.from_text(b"\x00\xff\x80ab")):
         restored = Vocabulary.from_config(json.loads(json.dumps(vocab.to_config())))

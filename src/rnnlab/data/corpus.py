@@ -26,6 +26,7 @@ Python's own standard library, which every machine with Python has.
 from __future__ import annotations
 
 import codecs
+import glob
 import hashlib
 import json
 import os
@@ -203,21 +204,24 @@ def _encode_streaming(path: Path, encoding: str, byte_mode: bool, cache_dir: Pat
 
     _remove_stale_entries(cache_dir, path)
     _atomic_write(ids_path, write_ids)
-    record = {"source": str(path.resolve()), "encoding": "bytes" if byte_mode else encoding, "count": count,
-              "vocabulary": vocab.to_config()}
+    stat = path.stat()
+    record = {"source": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+              "encoding": "bytes" if byte_mode else encoding, "count": count, "vocabulary": vocab.to_config()}
     _atomic_write(vocab_path, lambda temporary: temporary.write_text(json.dumps(record), encoding="utf-8"))
     return np.load(ids_path, mmap_mode="r"), vocab
 
 
 def _remove_stale_entries(cache_dir: Path, path: Path) -> None:
-    """Delete cached encodings of an earlier version of ``path`` (its size or mtime changed)."""
-    source = str(path.resolve())
-    for record_path in cache_dir.glob(f"{path.stem}-*.vocab.json"):
+    """Delete cached encodings of an earlier version of ``path`` (its size or mtime changed since)."""
+    source, stat = str(path.resolve()), path.stat()
+    for record_path in cache_dir.glob(f"{glob.escape(path.stem)}-*.vocab.json"):
         try:
-            if json.loads(record_path.read_text(encoding="utf-8")).get("source") != source:
-                continue
+            record = json.loads(record_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if record.get("source") != source or (record.get("size"), record.get("mtime_ns")) == (stat.st_size,
+                                                                                             stat.st_mtime_ns):
+            continue  # another file, or the current version of this one (other encoding, mode or vocabulary)
         record_path.with_name(record_path.name[:-len(".vocab.json")] + ".npy").unlink(missing_ok=True)
         record_path.unlink(missing_ok=True)
 

@@ -126,7 +126,8 @@ def read_text(path, encoding: str = "utf-8", byte_mode: bool = False) -> str | b
     Every user mistake is one :class:`RnnlabError` line naming the file: a missing or unreadable path, a
     directory, an empty file, a binary file, an unknown encoding, or a byte the encoding cannot decode
     (with its byte offset and the ``--encoding`` / ``--bytes`` way out). Line endings are kept as they
-    are (no universal-newline translation), so ``"\\r\\n"`` is two symbols.
+    are (no universal-newline translation), so ``"\\r\\n"`` is two symbols, and a UTF-8 byte-order mark
+    stays a symbol (``encoding="utf-8-sig"`` drops it). Byte mode skips the binary-file check: any bytes go.
 
     Args:
         path: the text file.
@@ -293,13 +294,14 @@ class Vocabulary:
             return sorted(missing)
         return [chr(value) for value in sorted(missing)]
 
-    def encode(self, text, unknown: str = "error") -> np.ndarray:
+    def encode(self, text, unknown: str = "error", where: str = "the text") -> np.ndarray:
         """The ids of ``text`` as an array of :attr:`dtype`.
 
         Args:
             text: a ``str`` (text mode); ``bytes`` in byte mode (a ``str`` is taken as its UTF-8 bytes).
             unknown: what to do with symbols not in the vocabulary: ``"error"`` raises :class:`RnnlabError`
                 naming them, ``"skip"`` leaves them out.
+            where: what ``text`` is, for the error message (``"the prime"``, a file name).
         """
         if unknown not in ("error", "skip"):
             raise ValueError(f"unknown must be 'error' or 'skip', got {unknown!r}")
@@ -308,7 +310,7 @@ class Vocabulary:
             ids, known = self._lookup(values)
             if not known.all():
                 if unknown == "error":
-                    raise RnnlabError(self.unknown_message(self.unknown(text)))
+                    raise RnnlabError(self.unknown_message(self.unknown(text), where=where))
                 ids = ids[known]
             pieces.append(ids.astype(self.dtype))
         if len(pieces) == 1:
