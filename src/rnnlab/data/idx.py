@@ -16,14 +16,13 @@ stream) raises :class:`~rnnlab.errors.RnnlabError` naming the file, what was exp
 was found.
 
 >>> import tempfile, pathlib, numpy as np
->>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny-images-idx3-ubyte.gz"
->>> _ = write_idx(path, np.arange(12, dtype=np.uint8).reshape(2, 2, 3))
->>> read_idx(path).shape
-(2, 2, 3)
->>> labels_path = write_idx(path.with_name("tiny-labels-idx1-ubyte"), np.array([7, 1], dtype=np.uint8))
->>> images, labels = load_idx_pair(path, labels_path)
->>> images.dtype, labels
-(dtype('uint8'), array([7, 1]))
+>>> with tempfile.TemporaryDirectory() as folder:
+...     images_path = write_idx(pathlib.Path(folder) / "tiny-images-idx3-ubyte.gz",
+...                             np.arange(12, dtype=np.uint8).reshape(2, 2, 3))
+...     labels_path = write_idx(pathlib.Path(folder) / "tiny-labels-idx1-ubyte", np.array([7, 1], dtype=np.uint8))
+...     images, labels = load_idx_pair(images_path, labels_path)
+>>> images.shape, images.dtype, labels
+((2, 2, 3), dtype('uint8'), array([7, 1]))
 """
 from __future__ import annotations
 
