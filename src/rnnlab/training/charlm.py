@@ -34,6 +34,10 @@ from ..models import CharRNN
 from .config import DEFAULT_TIME_BUDGET, TrainConfig
 
 LN2 = math.log(2.0)
+# Evaluation reads the text as this many streams of this many steps at a time (forward only, so wider
+# and longer than a training batch is cheap); fixed, so a run's numbers do not depend on its batch size.
+EVAL_BATCH_SIZE = 64
+EVAL_SEQ_LEN = 128
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -140,15 +144,15 @@ def default_prime(vocab) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 def _state_arrays(state) -> dict:
-    """The hidden state carried between batches, as named arrays (``None`` -> nothing)."""
+    """The hidden state carried between batches, as arrays named ``"0"`` (h) and ``"1"`` (c, LSTM only)."""
     if state is None:
         return {}
     parts = state if isinstance(state, tuple) else (state,)
-    return {f"hidden.{i}": np.ascontiguousarray(part) for i, part in enumerate(parts)}
+    return {str(i): np.ascontiguousarray(part) for i, part in enumerate(parts)}
 
 
 def _state_from_arrays(arrays: dict, cell: str):
-    parts = [arrays[f"hidden.{i}"] for i in range(2) if f"hidden.{i}" in arrays]
+    parts = [arrays[str(i)] for i in range(2) if str(i) in arrays]
     if not parts:
         return None
     return tuple(parts) if cell == "lstm" else parts[0]
@@ -256,7 +260,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     from ..data import BatchStreams
     from ..nn import CrossEntropyLoss
 
-    streams = BatchStreams(corpus.train, config.batch_size, config.seq_len)
+    streams = BatchStreams(corpus.train, config.batch_size, config.seq_len,
+                           name=f"the training split (90%) of {corpus.path}")
     criterion = CrossEntropyLoss()
     params = list(model.parameters())
     vocab = corpus.vocab
@@ -285,7 +290,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         if len(corpus.val) < 2:
             log(f"step {step}: validation split too short to evaluate")
             return None
-        val_loss, _ = evaluate(model, corpus.val, config.batch_size, config.seq_len, config.eval_chars)
+        val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars)
         history.append({"step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2})
         improved = best_val_loss is None or val_loss < best_val_loss
         log(f"step {step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char"
@@ -362,6 +367,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 elapsed = time.perf_counter() - started
                 steps_done = step - result.step
                 progress.update(step, loss=loss, chars_per_s=steps_done * chars_per_step / max(elapsed, 1e-9))
+                if bad_steps:
+                    continue  # in a run of bad steps: keep the last good checkpoint as it is
                 if config.eval_every and step % config.eval_every == 0:
                     result.val_loss = validate_and_sample()
                     last_eval_step = step
@@ -381,7 +388,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         log(f"interrupted: saved the training state at step {step} in {run.path}; continue with --resume")
         return result
     if len(corpus.test) >= 2:
-        test_loss, scored = evaluate(model, corpus.test, config.batch_size, config.seq_len)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN)
         result.test_loss = test_loss
         log(f"test: loss {test_loss:.4f} nats, {test_loss / LN2:.4f} bits/char over {scored:,} characters")
     log(f"done at step {step} ({result.stop_reason}); run directory: {run.path}")
