@@ -1,18 +1,18 @@
 """From a text file to an array of ids: encoding, the memory-mapped cache, splits, and the default corpus.
 
-:func:`encode_corpus` turns a file into ``(ids, vocab)``. Small files (under ``stream_threshold``, 32 MB
-by default) are read and encoded in memory. Bigger ones never exist as one decoded ``str``: the file is
-read twice in chunks through an incremental decoder (a multi-byte UTF-8 character split across two
-chunks is decoded whole), once to collect the set of symbols and once to write ids into a ``.npy`` file
-in a cache folder, which is then opened memory-mapped.
+:func:`encode_corpus` turns a file into ``(ids, vocab)``. The whole decoded text never exists as one
+``str``: the file is read twice in chunks through an incremental decoder (a multi-byte character cut
+by a chunk border is decoded whole, and a bad byte is reported with its offset in the file), once to
+collect the set of symbols and count them, once to write the ids. Files up to ``stream_threshold``
+(32 MB by default) get their ids in an ordinary array; bigger ones get them in a ``.npy`` file in a
+cache folder, opened memory-mapped, so only the pages that batches touch are resident.
 
-Memory: ids never take more bytes than the file (one byte per ASCII character; ``uint16`` ids for a
-text with more than 256 symbols, which in UTF-8 means characters of 2-3 bytes; ``uint32`` only for
-4-byte characters). The in-memory path holds the file's bytes and then its ``str`` (about ``2·F`` for a
-file of ``F`` bytes) while encoding in bounded pieces; the streaming path holds a few chunks and leaves
-the ids on disk, paged in as batches touch them. Either way a corpus of ``F`` bytes needs at most about
-``2·F`` of RAM beyond the model, where the usual char-rnn port holds the text, a Python list of ints
-and a float copy (~20·F).
+Memory: ids never take more bytes than the file (one byte per ASCII character; ``uint16`` ids only for
+a text with more than 256 symbols, which in UTF-8 means characters of 2-3 bytes; ``uint32`` only for
+4-byte characters), and encoding adds a few MB of per-chunk temporaries whatever the file size. So a
+corpus of ``F`` bytes needs at most ``F`` plus a few MB of RAM beyond the model (well inside ``2·F`` for
+any corpus worth caching), where the usual char-rnn port holds the text, a Python list of ints and a
+float copy (~20·F).
 
 The cache is keyed by the file's absolute path, size and modification time, the encoding and the mode
 (and the vocabulary when one is given), so an edited file is re-encoded; it is written to a temporary
@@ -38,11 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RnnlabError
-from .text import (Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, code_points,
-                   decode_error, read_text)
+from .text import Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, code_points, decode_error
 
 STREAM_THRESHOLD = 32 * 2**20     # files bigger than this are encoded in chunks into a memory-mapped cache
-CHUNK_BYTES = 2**20               # bytes read per step when streaming (temporaries: ~20 bytes per byte read)
+CHUNK_BYTES = 2**18               # bytes read per step (temporaries: ~20 bytes per byte read, ~5 MB)
 DEFAULT_CORPUS_MAX_BYTES = 8 * 2**20  # the default corpus stops before this size: quick to train and evaluate
 _CODE_POINT_LIMIT = 0x110000
 
@@ -88,18 +87,18 @@ def encode_corpus(path, encoding: str = "utf-8", byte_mode: bool = False, cache_
     """Encode a text file into ids: ``(ids, vocab)``.
 
     Args:
-        path: the text file (any checks of :func:`~rnnlab.data.text.read_text` apply).
+        path: the text file (every check of :func:`~rnnlab.data.text.read_text` applies, same messages).
         encoding: its encoding (ignored in byte mode).
         byte_mode: model raw bytes instead of decoded characters.
         cache_dir: where big corpora are cached (default :func:`default_cache_dir`); unused for small ones.
         vocab: encode with this vocabulary (a trained model's) instead of building one from the file;
             characters it lacks raise :class:`RnnlabError` naming them.
-        stream_threshold: files larger than this many bytes take the streaming, memory-mapped path.
-        chunk_bytes: bytes read per step on the streaming path.
+        stream_threshold: files larger than this many bytes get their ids in a memory-mapped cache file.
+        chunk_bytes: bytes read per step.
 
     Returns:
-        ``ids``: a 1-D array of ``vocab.dtype`` (a read-only ``np.memmap`` on the streaming path) and the
-        vocabulary.
+        ``ids``: a 1-D array of ``vocab.dtype`` (a read-only ``np.memmap`` for a file over
+        ``stream_threshold``) and the vocabulary.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -109,21 +108,19 @@ def encode_corpus(path, encoding: str = "utf-8", byte_mode: bool = False, cache_
     ([0, 1, 2, 0, 1], ('a', 'b', 'c'))
     """
     path = check_text_path(path)
-    if vocab is not None and vocab.byte_mode != bool(byte_mode):
+    byte_mode = bool(byte_mode)
+    if vocab is not None and vocab.byte_mode != byte_mode:
         mode = "byte mode (--bytes)" if vocab.byte_mode else "text mode (no --bytes)"
         raise RnnlabError(f"the model was trained in {mode}; read {path} the same way")
     if not byte_mode:
         encoding = canonical_encoding(encoding)
+    chunk_bytes = int(chunk_bytes)
     if path.stat().st_size <= stream_threshold:
-        text = read_text(path, encoding=encoding, byte_mode=byte_mode)
-        if vocab is None:
-            vocab = Vocabulary.from_text(text)
-            return vocab.encode(text), vocab
-        missing = vocab.unknown(text)
-        if missing:
-            raise RnnlabError(vocab.unknown_message(missing, where=str(path)))
-        return vocab.encode(text), vocab
-    return _encode_streaming(path, encoding, bool(byte_mode), _make_cache_dir(cache_dir), vocab, int(chunk_bytes))
+        vocab, count = _scan(path, encoding, byte_mode, vocab, chunk_bytes)
+        ids = np.empty(count, dtype=vocab.dtype)
+        _fill_ids(ids, path, encoding, byte_mode, vocab, chunk_bytes)
+        return ids, vocab
+    return _encode_to_cache(path, encoding, byte_mode, _make_cache_dir(cache_dir), vocab, chunk_bytes)
 
 
 def _cache_key(path: Path, encoding: str, byte_mode: bool, vocab: Vocabulary | None) -> str:
@@ -165,8 +162,40 @@ def _read_symbols(path: Path, encoding: str, byte_mode: bool, chunk_bytes: int):
                 return
 
 
-def _encode_streaming(path: Path, encoding: str, byte_mode: bool, cache_dir: Path, vocab: Vocabulary | None,
-                      chunk_bytes: int) -> tuple[np.ndarray, Vocabulary]:
+def _scan(path: Path, encoding: str, byte_mode: bool, vocab: Vocabulary | None,
+          chunk_bytes: int) -> tuple[Vocabulary, int]:
+    """Pass 1: which symbols occur and how many there are -> ``(vocab, count)``; checks a given vocab."""
+    present = np.zeros(256 if byte_mode else _CODE_POINT_LIMIT, dtype=bool)
+    count = 0
+    for values in _read_symbols(path, encoding, byte_mode, chunk_bytes):
+        present[values] = True
+        count += len(values)
+    if count == 0:
+        raise RnnlabError(f"{path} holds no text once decoded as {encoding}; a language model needs some text")
+    if vocab is None:
+        return Vocabulary.from_presence(present, byte_mode=byte_mode), count
+    missing = [symbol for symbol in Vocabulary.from_presence(present, byte_mode=byte_mode) if symbol not in vocab]
+    if missing:
+        raise RnnlabError(vocab.unknown_message(missing, where=str(path)))
+    return vocab, count
+
+
+def _fill_ids(ids: np.ndarray, path: Path, encoding: str, byte_mode: bool, vocab: Vocabulary,
+              chunk_bytes: int) -> None:
+    """Pass 2: write the ids of the file into ``ids`` (an array or a memory map of the count pass 1 found)."""
+    position = 0
+    for values in _read_symbols(path, encoding, byte_mode, chunk_bytes):
+        piece_ids, known = vocab._lookup(values)
+        if position + len(values) > len(ids) or not known.all():
+            break
+        ids[position:position + len(values)] = piece_ids
+        position += len(values)
+    if position != len(ids):
+        raise RnnlabError(f"{path} changed while it was being read; run again once it is no longer being written")
+
+
+def _encode_to_cache(path: Path, encoding: str, byte_mode: bool, cache_dir: Path, vocab: Vocabulary | None,
+                     chunk_bytes: int) -> tuple[np.ndarray, Vocabulary]:
     key = _cache_key(path, encoding, byte_mode, vocab)
     ids_path = cache_dir / f"{path.stem}-{key}.npy"
     vocab_path = cache_dir / f"{path.stem}-{key}.vocab.json"
@@ -177,28 +206,11 @@ def _encode_streaming(path: Path, encoding: str, byte_mode: bool, cache_dir: Pat
         except (OSError, ValueError, KeyError, RnnlabError):
             pass  # a damaged cache entry is rebuilt below
 
-    # Pass 1: which symbols occur, and how many there are.
-    present = np.zeros(256 if byte_mode else _CODE_POINT_LIMIT, dtype=bool)
-    count = 0
-    for values in _read_symbols(path, encoding, byte_mode, chunk_bytes):
-        present[values] = True
-        count += len(values)
-    if count == 0:
-        raise RnnlabError(f"{path} holds no text once decoded as {encoding}; a language model needs some text")
-    if vocab is None:
-        vocab = Vocabulary.from_presence(present, byte_mode=byte_mode)
-    else:
-        missing = [symbol for symbol in Vocabulary.from_presence(present, byte_mode=byte_mode) if symbol not in vocab]
-        if missing:
-            raise RnnlabError(vocab.unknown_message(missing, where=str(path)))
+    vocab, count = _scan(path, encoding, byte_mode, vocab, chunk_bytes)
 
-    # Pass 2: write the ids straight into a memory-mapped .npy, then rename it into place.
     def write_ids(temporary: Path) -> None:
         ids = np.lib.format.open_memmap(temporary, mode="w+", dtype=vocab.dtype, shape=(count,))
-        position = 0
-        for values in _read_symbols(path, encoding, byte_mode, chunk_bytes):
-            ids[position:position + len(values)], _ = vocab._lookup(values)
-            position += len(values)
+        _fill_ids(ids, path, encoding, byte_mode, vocab, chunk_bytes)
         ids.flush()
         del ids
 

@@ -36,7 +36,7 @@ from ..errors import RnnlabError
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v\x1b")
 _BINARY_SAMPLE_CHARS = 65536   # how much of the start of a file the binary check looks at
 _MAX_CONTROL_FRACTION = 0.10   # more control characters than this in the sample: not text
-_ENCODE_CHUNK = 1 << 20        # symbols encoded per step, so temporaries stay a few MB whatever the text size
+_ENCODE_CHUNK = 1 << 18        # symbols encoded per step: temporaries stay ~4 MB whatever the text size
 _MAX_CODE_POINT = 0x10FFFF
 
 
@@ -217,7 +217,11 @@ class Vocabulary:
     def from_text(cls, text: str | bytes) -> "Vocabulary":
         """The vocabulary of ``text``: code points for a ``str``, bytes (byte mode) for ``bytes``."""
         if isinstance(text, (bytes, bytearray, memoryview)):
-            return cls._from_sorted_code_points(np.unique(np.frombuffer(text, dtype=np.uint8)), byte_mode=True)
+            data = memoryview(text).cast("B")
+            present = np.zeros(256, dtype=bool)
+            for start in range(0, len(data), _ENCODE_CHUNK):
+                present[np.frombuffer(data[start:start + _ENCODE_CHUNK], dtype=np.uint8)] = True
+            return cls.from_presence(present, byte_mode=True)
         if not isinstance(text, str):
             raise TypeError(f"from_text expects str or bytes, got {type(text).__name__}")
         present = np.zeros(_MAX_CODE_POINT + 1, dtype=bool)  # 1.1 MB, instead of sorting every character
@@ -259,21 +263,25 @@ class Vocabulary:
         mode = ", byte_mode=True" if self.byte_mode else ""
         return f"Vocabulary({len(self)} symbols: {shown!r}{more}{mode})"
 
-    def _value_chunks(self, text):
-        """Yield the code points (text mode) or byte values (byte mode) of ``text``, a bounded piece at a time,
-        so encoding a large text never holds a 4-bytes-per-character copy of all of it."""
+    def _checked_input(self, text):
+        """``text`` as this vocabulary reads it: a ``str`` in text mode, bytes in byte mode."""
         if self.byte_mode:
             if isinstance(text, str):
-                text = text.encode("utf-8")  # a prime typed on a command line: its UTF-8 bytes
+                return text.encode("utf-8")  # a prime typed on a command line: its UTF-8 bytes
             if not isinstance(text, (bytes, bytearray, memoryview)):
                 raise TypeError(f"encode expects bytes (or str) in byte mode, got {type(text).__name__}")
-            yield np.frombuffer(text, dtype=np.uint8)  # a view: no copy to bound
-            return
+            return memoryview(text).cast("B")
         if not isinstance(text, str):
             raise TypeError(f"encode expects str, got {type(text).__name__} (byte-mode text needs a byte-mode "
                             f"vocabulary)")
+        return text
+
+    def _value_chunks(self, text):
+        """Yield the code points (text mode) or byte values (byte mode) of checked ``text``, a bounded piece
+        at a time, so encoding a large text never holds 8-bytes-per-symbol temporaries for all of it."""
         for start in range(0, len(text), _ENCODE_CHUNK):
-            yield code_points(text[start:start + _ENCODE_CHUNK])
+            piece = text[start:start + _ENCODE_CHUNK]
+            yield np.frombuffer(piece, dtype=np.uint8) if self.byte_mode else code_points(piece)
 
     def _lookup(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids, known): the id of each value, and whether it is in the vocabulary at all."""
@@ -287,7 +295,7 @@ class Vocabulary:
     def unknown(self, text) -> list:
         """The symbols of ``text`` that are not in the vocabulary: sorted, each once."""
         missing = set()
-        for values in self._value_chunks(text):
+        for values in self._value_chunks(self._checked_input(text)):
             values = np.unique(values)
             missing.update(values[~self._lookup(values)[1]].tolist())
         if self.byte_mode:
@@ -305,17 +313,18 @@ class Vocabulary:
         """
         if unknown not in ("error", "skip"):
             raise ValueError(f"unknown must be 'error' or 'skip', got {unknown!r}")
-        pieces = []
+        text = self._checked_input(text)
+        ids = np.empty(len(text), dtype=self.dtype)  # str: one id per code point; bytes: one per byte
+        filled = 0
         for values in self._value_chunks(text):
-            ids, known = self._lookup(values)
+            piece_ids, known = self._lookup(values)
             if not known.all():
                 if unknown == "error":
                     raise RnnlabError(self.unknown_message(self.unknown(text), where=where))
-                ids = ids[known]
-            pieces.append(ids.astype(self.dtype))
-        if len(pieces) == 1:
-            return pieces[0]
-        return np.concatenate(pieces) if pieces else np.empty(0, dtype=self.dtype)
+                piece_ids = piece_ids[known]
+            ids[filled:filled + len(piece_ids)] = piece_ids
+            filled += len(piece_ids)
+        return ids[:filled] if filled < len(ids) else ids
 
     def unknown_message(self, missing: list, where: str = "the text") -> str:
         """One line naming the ``missing`` symbols (repr'd, at most 20) and what to do about them."""
