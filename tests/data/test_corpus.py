@@ -248,3 +248,14 @@ def test_file_growing_between_the_two_passes_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_module, "_read_symbols", read_then_append)
     with pytest.raises(RnnlabError, match="log.txt changed while"):
         encode_corpus(path)
+
+
+def test_default_cache_folder_follows_xdg_cache_home(tmp_path, monkeypatch):
+    from rnnlab.data import text_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert text_cache_dir() == tmp_path / "xdg" / "rnnlab" / "text"
+    path = tmp_path / "story.txt"
+    path.write_text("abc" * 10, encoding="utf-8")
+    ids, _ = encode_corpus(path, stream_threshold=0)
+    assert os.path.dirname(ids.filename) == str(tmp_path / "xdg" / "rnnlab" / "text")

@@ -46,22 +46,20 @@ DEFAULT_CORPUS_MAX_BYTES = 8 * 2**20  # the default corpus stops before this siz
 _CODE_POINT_LIMIT = 0x110000
 
 
-def default_cache_dir() -> Path:
-    """Where rnnlab keeps encoded corpora: ``$RNNLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/rnnlab``, else
-    ``~/.cache/rnnlab``."""
-    if os.environ.get("RNNLAB_CACHE_DIR"):
-        return Path(os.environ["RNNLAB_CACHE_DIR"]).expanduser()
+def text_cache_dir() -> Path:
+    """Where rnnlab keeps encoded corpora and the default corpus: ``$XDG_CACHE_HOME/rnnlab/text``, or
+    ``~/.cache/rnnlab/text`` (beside ``datasets/``, the image datasets' cache)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "rnnlab"
+    return Path(base).expanduser() / "rnnlab" / "text"
 
 
 def _make_cache_dir(cache_dir) -> Path:
-    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else text_cache_dir()
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise RnnlabError(f"cannot create the cache folder {cache_dir}: {error.strerror}; set RNNLAB_CACHE_DIR "
-                          f"to a writable folder") from None
+        raise RnnlabError(f"cannot create the cache folder {cache_dir}: {error.strerror}; set XDG_CACHE_HOME "
+                          f"(or pass a cache folder) to somewhere writable") from None
     return cache_dir
 
 
@@ -90,7 +88,7 @@ def encode_corpus(path, encoding: str = "utf-8", byte_mode: bool = False, cache_
         path: the text file (every check of :func:`~rnnlab.data.text.read_text` applies, same messages).
         encoding: its encoding (ignored in byte mode).
         byte_mode: model raw bytes instead of decoded characters.
-        cache_dir: where big corpora are cached (default :func:`default_cache_dir`); unused for small ones.
+        cache_dir: where big corpora are cached (default :func:`text_cache_dir`); unused for small ones.
         vocab: encode with this vocabulary (a trained model's) instead of building one from the file;
             characters it lacks raise :class:`RnnlabError` naming them.
         stream_threshold: files larger than this many bytes get their ids in a memory-mapped cache file.
