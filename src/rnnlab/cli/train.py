@@ -138,7 +138,7 @@ def run(args) -> int:
             raise RnnlabError(f"{out / 'config.json'}: not a character-model run (no training settings); "
                               f"give a run directory written by `rnnlab train`")
         check_resume_flags(args, saved_train, out)
-    elif (out / "config.json").exists():
+    elif (out / "config.json").exists() and (out / "training_state.safetensors").exists():
         raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     config = build_config(args, saved_train)
     config.validate()

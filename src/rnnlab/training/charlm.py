@@ -225,43 +225,52 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     run = RunDirectory(out)
 
     # --- set up: fresh, or from the saved training state --------------------------------------
+    from ..data import BatchStreams, Vocabulary
+    from ..nn import CrossEntropyLoss
+
     if resume:
         saved = run.read_config()
-        if saved.get("kind", "charlm") != "charlm":
-            raise RnnlabError(f"{run.path}: holds a {saved.get('kind')!r} run, not a character language model")
-        from ..data import Vocabulary
-
+        if saved.get("kind", "charlm") != "charlm" or "vocabulary" not in saved:
+            raise RnnlabError(f"{run.path}: holds a {saved.get('kind', 'unknown')!r} run, not a character "
+                              f"language model; resume it with the command that trained it")
         check_resume_matches(config, saved.get("train", {}), run.path)
         vocab = Vocabulary.from_config(saved["vocabulary"])
         corpus = load_corpus(config, vocab=vocab)
-        backend.manual_seed(config.seed)
-        model = build_model(config, vocab)
-        model_state, extra_arrays, meta = run.load_training_state()
-        model.load_state_dict(model_state)
-        optimizer = build_optimizer(config, model.parameters())
-        optimizer_arrays = {k[len("optimizer/"):]: v for k, v in extra_arrays.items() if k.startswith("optimizer/")}
-        optimizer.load_state_dict(unflatten_state(optimizer_arrays, meta["optimizer"]))
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr  # a new --lr takes effect on resume
-        backend.set_rng_state(meta["rng_state"])
-        state = _state_from_arrays({k[len("hidden/"):]: v for k, v in extra_arrays.items()
-                                    if k.startswith("hidden/")}, config.model)
-        step, epoch, position = int(meta["step"]), int(meta["epoch"]), int(meta["position"])
-        best_val_loss = meta.get("best_val_loss")
-        history = list(meta.get("history", []))
     else:
         corpus = load_corpus(config)
-        backend.manual_seed(config.seed)
-        model = build_model(config, corpus.vocab)
-        optimizer = build_optimizer(config, model.parameters())
-        run.create(run_config(config, model, corpus))
-        state, step, epoch, position, best_val_loss, history = None, 0, 0, 0, None, []
-
-    from ..data import BatchStreams
-    from ..nn import CrossEntropyLoss
-
+    # before anything is written: a text too short for one batch must not leave a half-made run behind
     streams = BatchStreams(corpus.train, config.batch_size, config.seq_len,
                            name=f"the training split (90%) of {corpus.path}")
+    backend.manual_seed(config.seed)
+    model = build_model(config, corpus.vocab)
+    optimizer = build_optimizer(config, model.parameters())
+    if resume:
+        model_state, extra_arrays, meta = run.load_training_state()
+        try:
+            model.load_state_dict(model_state)
+            optimizer_arrays = {k[len("optimizer/"):]: v for k, v in extra_arrays.items()
+                                if k.startswith("optimizer/")}
+            optimizer.load_state_dict(unflatten_state(optimizer_arrays, meta["optimizer"]))
+            backend.set_rng_state(meta["rng_state"])
+            state = _state_from_arrays({k[len("hidden/"):]: v for k, v in extra_arrays.items()
+                                        if k.startswith("hidden/")}, config.model)
+            step, epoch, position = int(meta["step"]), int(meta["epoch"]), int(meta["position"])
+            best_val_loss = meta.get("best_val_loss")
+            history = list(meta.get("history", []))
+            saved_ids = int(meta.get("training_characters", len(corpus.train)))
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            raise RnnlabError(f"{run.training_state_path}: damaged or from another model ({error}); restore it, "
+                              f"or train again without --resume into a new --out") from None
+        if saved_ids != len(corpus.train) or not 0 <= position < len(streams):
+            raise RnnlabError(f"{corpus.path}: the text changed since the run was saved ({saved_ids:,} training "
+                              f"characters then, {len(corpus.train):,} now); resume on the same text")
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr  # a new --lr takes effect on resume
+    else:
+        # a run directory that never reached its first checkpoint holds nothing to lose: start it afresh
+        run.create(run_config(config, model, corpus), overwrite=run.exists() and not run.has_training_state())
+        state, step, epoch, position, best_val_loss, history = None, 0, 0, 0, None, []
+
     criterion = CrossEntropyLoss()
     params = list(model.parameters())
     vocab = corpus.vocab
@@ -280,7 +289,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         optimizer_arrays, optimizer_meta = flatten_state(optimizer.state_dict())
         arrays = {f"optimizer/{k}": v for k, v in optimizer_arrays.items()}
         arrays.update({f"hidden/{k}": v for k, v in _state_arrays(state).items()})
-        meta = {"step": step, "epoch": epoch, "position": position, "rng_state": backend.get_rng_state(),
+        meta = {"step": step, "epoch": epoch, "position": position, "training_characters": len(corpus.train),
+                "rng_state": backend.get_rng_state(),
                 "optimizer": optimizer_meta, "best_val_loss": best_val_loss, "history": history,
                 "train": config.to_dict()}
         run.save_latest(model.state_dict(), meta, arrays)
