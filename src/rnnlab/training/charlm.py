@@ -19,8 +19,8 @@ batches), so ``train(steps=20)`` then ``train(resume=True, steps=40)`` gives, lo
 """
 from __future__ import annotations
 
+import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -195,6 +195,40 @@ class TrainResult:
     test_loss: float | None = None
 
 
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricsLog:
+    """``RUN_DIR/metrics.jsonl``: one JSON object per line, ``{"step", "loss"}`` for each training step and
+    ``{"step", "val_loss", "val_bpc"}`` / ``{"step", "test_loss", "test_bpc"}`` for evaluations (for plots).
+
+    On resume, lines after the resumed step (written by a run killed after its last checkpoint) are dropped,
+    so the file reads as the history of one uninterrupted run.
+    """
+
+    def __init__(self, path: Path, keep_up_to: int):
+        self.path = Path(path)
+        kept = []
+        if keep_up_to and self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["step"] <= keep_up_to:
+                        kept.append(line + "\n")
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+        self.file = open(self.path, "w", encoding="utf-8")
+        self.file.writelines(kept)
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
 class _Log:
     """Writes lines beside the progress bar (or plainly when there is none)."""
 
@@ -294,6 +328,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 "optimizer": optimizer_meta, "best_val_loss": best_val_loss, "history": history,
                 "train": config.to_dict()}
         run.save_latest(model.state_dict(), meta, arrays)
+        metrics.flush()
 
     def validate_and_sample():
         nonlocal best_val_loss
@@ -302,6 +337,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
             return None
         val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars)
         history.append({"step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2})
+        metrics.write(history[-1])
         improved = best_val_loss is None or val_loss < best_val_loss
         log(f"step {step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char"
             + ("  (best)" if improved else ""))
@@ -320,6 +356,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     result = TrainResult(Path(out), step, "steps", best_val_loss=best_val_loss)
     log(f"{'resuming' if resume else 'training'} {model.cell} ({model.num_parameters():,} parameters) on "
         f"{corpus.path} ({len(corpus.train):,} training characters, vocabulary {len(vocab)}) at step {step}")
+    metrics = MetricsLog(run.path / METRICS_FILE, keep_up_to=step if resume else 0)
     started = time.perf_counter()
     bad_steps = 0
     last_eval_step = None
@@ -373,6 +410,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 if position >= len(streams):
                     position, epoch = 0, epoch + 1
                 result.losses[step] = loss
+                metrics.write({"step": step, "loss": loss})
 
                 elapsed = time.perf_counter() - started
                 steps_done = step - result.step
@@ -392,15 +430,19 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
             save_checkpoint()
     finally:
         progress.close()
+        metrics.flush()
     result.step = step
     result.best_val_loss = best_val_loss
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at step {step} in {run.path}; continue with --resume")
+        metrics.close()
         return result
     if len(corpus.test) >= 2:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN)
         result.test_loss = test_loss
+        metrics.write({"step": step, "test_loss": test_loss, "test_bpc": test_loss / LN2})
         log(f"test: loss {test_loss:.4f} nats, {test_loss / LN2:.4f} bits/char over {scored:,} characters")
+    metrics.close()
     log(f"done at step {step} ({result.stop_reason}); run directory: {run.path}")
     return result
