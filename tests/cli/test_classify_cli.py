@@ -1,0 +1,175 @@
+"""``rnnlab classify train|eval`` end to end on tiny IDX files; resume; every bad input is one line."""
+import json
+
+import numpy as np
+import pytest
+
+from rnnlab.cli.main import main
+from rnnlab.data.idx import write_idx
+
+TINY = ["--model", "gru", "--hidden-size", "16", "--batch-size", "32", "--lr", "0.01"]
+
+
+def spike_images(count, seed, steps=6, features=4):
+    """Class c: one bright row at row 2c or 2c + 1 of a noisy image."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, count)
+    images = rng.integers(0, 60, (count, steps, features)).astype(np.uint8)
+    images[np.arange(count), 2 * labels + rng.integers(0, 2, count)] = 255
+    return images, labels.astype(np.uint8)
+
+
+def write_spike_idx(directory, train_count=400, test_count=200):
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for split, count, seed in (("train", train_count, 0), ("test", test_count, 1)):
+        images, labels = spike_images(count, seed)
+        paths.append(write_idx(directory / f"{split}-images-idx3-ubyte.gz", images))
+        paths.append(write_idx(directory / f"{split}-labels-idx1-ubyte.gz", labels))
+    return paths
+
+
+def cli(argv):
+    """Run the CLI; argparse's own errors exit through SystemExit, which becomes the status here."""
+    try:
+        return main([str(a) for a in argv])
+    except SystemExit as exit_:
+        return exit_.code
+
+
+def fails(capsys, argv, *must_contain):
+    """Non-zero status and exactly one stderr line ``rnnlab: error: ...`` containing each string."""
+    status = cli(argv)
+    err = capsys.readouterr().err
+    assert status not in (0, None), err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnlab: error: "), err
+    for text in must_contain:
+        assert str(text) in lines[0], (text, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("classify_cli")
+    paths = write_spike_idx(folder / "data")
+    run = folder / "run"
+    assert cli(["classify", "train", "--idx", *paths, "--out", run, "--epochs", "3", "--val-size", "50",
+                *TINY]) == 0
+    return run, paths
+
+
+def test_train_reports_epochs_and_a_confusion_matrix_then_eval_agrees(trained, capsys):
+    run, paths = trained
+    results = json.loads((run / "results.json").read_text())
+    assert [record["epoch"] for record in results["history"]] == [1, 2, 3]
+    assert results["test"]["accuracy"] >= 0.95
+    assert cli(["classify", "eval", run, "--json", "--checkpoint", "latest"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == pytest.approx(results["test"]["accuracy"])
+    assert report["loss"] == pytest.approx(results["test"]["loss"])
+    assert report["count"] == 200 and report["checkpoint"] == "latest"
+    assert np.array(report["confusion_matrix"]).shape == (3, 3)
+
+
+def test_eval_on_given_idx_files_prints_a_table(trained, capsys):
+    run, paths = trained
+    assert cli(["classify", "eval", run, "--idx", paths[2], paths[3], "--test-size", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "over 20 images (best weights" in out
+    assert "true \\ predicted" in out and "recall" in out
+
+
+def test_train_progress_lines_go_to_stderr(tmp_path, capsys):
+    paths = write_spike_idx(tmp_path / "data", train_count=64, test_count=16)
+    assert cli(["classify", "train", "--idx", *paths, "--out", tmp_path / "run", "--epochs", "1", *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 1: train loss" in err and "test loss" in err and "true \\ predicted" in err
+
+
+def test_resume_continues_to_more_epochs(tmp_path, capsys):
+    paths = write_spike_idx(tmp_path / "data", train_count=64, test_count=16)
+    run = tmp_path / "run"
+    assert cli(["classify", "train", "--idx", *paths, "--out", run, "--epochs", "1", *TINY]) == 0
+    assert cli(["classify", "train", "--out", run, "--resume", "--epochs", "3"]) == 0
+    assert "resuming gru classifier" in capsys.readouterr().err
+    history = json.loads((run / "results.json").read_text())["history"]
+    assert [record["epoch"] for record in history] == [1, 2, 3]
+    fails(capsys, ["classify", "train", "--out", run, "--resume", "--hidden-size", "8"],
+          "--hidden-size 8 differs from the saved run's 16")
+    fails(capsys, ["classify", "train", "--idx", *paths, "--out", run, *TINY], "already holds a run", "--resume")
+
+
+# --- bad inputs: one line, non-zero status, nothing written ------------------------------------
+def test_missing_idx_file(tmp_path, capsys):
+    paths = write_spike_idx(tmp_path / "data", train_count=20, test_count=10)
+    paths[1] = tmp_path / "data" / "missing-labels"
+    fails(capsys, ["classify", "train", "--idx", *paths, "--out", tmp_path / "run", *TINY],
+          "TRAIN_LABELS", "missing-labels: no such file")
+    assert not (tmp_path / "run").exists()
+
+
+def test_mismatched_counts(tmp_path, capsys):
+    paths = write_spike_idx(tmp_path / "data", train_count=20, test_count=10)
+    write_idx(paths[3], np.zeros(9, dtype=np.uint8))
+    fails(capsys, ["classify", "train", "--idx", *paths, "--out", tmp_path / "run", *TINY],
+          "holds 10 images but", "holds 9 labels")
+    assert not (tmp_path / "run").exists()
+
+
+def test_not_an_idx_file(tmp_path, capsys):
+    paths = write_spike_idx(tmp_path / "data", train_count=20, test_count=10)
+    paths[0].write_bytes(b"this is not IDX")
+    fails(capsys, ["classify", "train", "--idx", *paths, "--out", tmp_path / "run", *TINY], paths[0].name)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--model", "cnn"], "--model cnn: must be one of"),
+    (["--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+    (["--epochs", "0"], "--epochs 0: must be a positive integer"),
+    (["--lr", "-1"], "--lr -1.0: must be > 0"),
+    (["--pool", "max"], "--pool max: must be one of last, mean"),
+    (["--init", "identity", "--model", "lstm"], "--init identity: must be default for --model lstm"),
+    (["--train-size", "1000"], "--train-size 1000: only 20 training images are available"),
+    (["--dataset", "mnist"], "--dataset and --idx both given"),
+    (["--resume"], "no run to resume"),
+])
+def test_bad_flags(tmp_path, capsys, flags, message):
+    paths = write_spike_idx(tmp_path / "data", train_count=20, test_count=10)
+    fails(capsys, ["classify", "train", "--idx", *paths, "--out", tmp_path / "run", *TINY, *flags], message)
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_idx_needs_four_files(tmp_path, capsys):
+    fails(capsys, ["classify", "train", "--idx", "a", "b", "--out", tmp_path / "run"], "--idx", "expected 4")
+
+
+def test_data_dir_without_the_dataset(tmp_path, capsys):
+    fails(capsys, ["classify", "train", "--dataset", "mnist", "--data-dir", tmp_path, "--out", tmp_path / "run"],
+          "lacks mnist files")
+
+
+def test_eval_bad_inputs(trained, tmp_path, capsys):
+    run, paths = trained
+    fails(capsys, ["classify", "eval", tmp_path / "nothing"], "no such run directory")
+    fails(capsys, ["classify", "eval", tmp_path], "not a run directory")
+    fails(capsys, ["classify", "eval", run, "--idx", paths[2], tmp_path / "nope"], "TEST_LABELS", "no such file")
+    wide = write_idx(tmp_path / "wide-images", np.zeros((3, 6, 5), dtype=np.uint8))
+    labels = write_idx(tmp_path / "wide-labels", np.zeros(3, dtype=np.uint8))
+    fails(capsys, ["classify", "eval", run, "--idx", wide, labels], "6x5", "rows of 4 pixels")
+    too_many = write_idx(tmp_path / "many-labels", np.full(3, 7, dtype=np.uint8))
+    narrow = write_idx(tmp_path / "narrow-images", np.zeros((3, 6, 4), dtype=np.uint8))
+    fails(capsys, ["classify", "eval", run, "--idx", narrow, too_many], "labels go up to 7", "3 classes")
+    fails(capsys, ["classify", "eval", run, "--test-size", "0"], "--test-size 0")
+
+
+def test_eval_refuses_a_character_model_run(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"kind": "charlm", "model": {}}))
+    fails(capsys, ["classify", "eval", tmp_path / "run"], "not a classifier")
+
+
+def test_classify_alone_prints_help(capsys):
+    assert cli(["classify"]) == 2
+    assert "{train,eval}" in capsys.readouterr().err
