@@ -1,4 +1,11 @@
-"""Ready-made models built from :mod:`rnnlab.nn`: ``CharRNN`` (a character-level language model)."""
-from .charrnn import CharRNN, sample_from_logits
+"""Ready-made models built from :mod:`rnnlab.nn`.
 
-__all__ = ["CharRNN", "sample_from_logits"]
+- :class:`CharRNN`: a character-level language model (Embedding -> RNN/LSTM/GRU -> Linear) with streaming
+  generation.
+- :class:`SequenceClassifier`: a recurrent stack read over a sequence (e.g. an image row by row), pooled,
+  then a Linear classifier.
+"""
+from .charrnn import CharRNN, sample_from_logits
+from .classifier import SequenceClassifier
+
+__all__ = ["CharRNN", "SequenceClassifier", "sample_from_logits"]
