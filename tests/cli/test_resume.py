@@ -58,3 +58,8 @@ def test_resume_past_the_end_does_nothing_more(tmp_path, capsys):
     after = RunDirectory(run).load_weights("latest")
     assert all(np.array_equal(before[k], after[k]) for k in before)
     assert "done at step 6" in capsys.readouterr().err
+    # without --steps the saved limit carries over: --steps counts from the start of the run
+    assert main(["train", "--out", str(run), "--resume"]) == 0
+    assert "done at step 6" in capsys.readouterr().err
+    assert main(["train", "--out", str(run), "--resume", "--steps", "8"]) == 0
+    assert "done at step 8" in capsys.readouterr().err

@@ -85,7 +85,11 @@ def default_out(text_file: str | None) -> Path:
 
 
 def build_config(args, saved_train: dict | None):
-    """The run's TrainConfig: given flags first, then the saved run's settings (resume), then defaults."""
+    """The run's TrainConfig: given flags first, then the saved run's settings (resume), then defaults.
+
+    On resume the saved limits carry over too: an interrupted ``--steps 1000`` run resumed without flags
+    goes on to step 1000 (and a saved ``--time-budget`` gives this invocation that many seconds).
+    """
     from ..training.config import TrainConfig
 
     values = dict(saved_train or {})
@@ -97,11 +101,6 @@ def build_config(args, saved_train: dict | None):
         values["text_file"] = str(Path(args.text_file).resolve())
     elif saved_train is None:
         values["text_file"] = None
-    if saved_train is not None:
-        # a resumed run's limits are the new invocation's: a saved --time-budget or --epochs does not carry over
-        for name in ("steps", "epochs", "time_budget"):
-            if getattr(args, name) is None:
-                values[name] = None
     return TrainConfig.from_dict(values)
 
 
