@@ -99,3 +99,18 @@ def test_korean_eval(runs, capsys):
     assert main(["eval", str(run), str(text), "--json", "--checkpoint", "latest"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["checkpoint"] == "latest" and result["unknown"] == 0 and result["characters"] > 500
+
+
+def test_byte_mode_run_samples_and_evaluates_raw_bytes(tmp_path, capsysbinary):
+    latin = ("café déjà vu, naïve señor. " * 40).encode("latin-1")
+    path = tmp_path / "latin.txt"
+    path.write_bytes(latin)
+    run = tmp_path / "bytes"
+    assert main(["train", str(path), "--out", str(run), "--bytes", "--steps", "10", *TINY]) == 0
+    capsysbinary.readouterr()
+    assert main(["sample", str(run), "--prime", "caf", "--length", "30", "--seed", "0"]) == 0
+    out = capsysbinary.readouterr().out
+    assert out.startswith(b"caf") and len(out) == 3 + 30 + 1 and set(out) <= set(latin) | {10}
+    assert main(["eval", str(run), str(path), "--json"]) == 0
+    result = json.loads(capsysbinary.readouterr().out)
+    assert result["unknown"] == 0 and result["characters"] > len(latin) - 64
