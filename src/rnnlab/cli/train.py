@@ -40,42 +40,42 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="RUN_DIR",
                         help="run directory for config.json and checkpoints (default: runs/<name of the text>)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in RUN_DIR exactly where its last checkpoint left it; --steps "
-                             "counts from the start of the run")
+                        help="continue the run in RUN_DIR exactly where its last checkpoint left it; flags left "
+                             "out take the saved run's values; --steps counts from the start of the run")
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=MODELS, help=f"recurrent cell (default: {defaults.model})")
-    model.add_argument("--hidden-size", type=int, help=f"features of the hidden state (default: {defaults.hidden_size})")
-    model.add_argument("--num-layers", type=int, help=f"stacked recurrent layers (default: {defaults.num_layers})")
-    model.add_argument("--embedding-size", type=int, help="features of a character's embedding "
+    model.add_argument("--hidden-size", type=int, metavar="N", help=f"features of the hidden state (default: {defaults.hidden_size})")
+    model.add_argument("--num-layers", type=int, metavar="N", help=f"stacked recurrent layers (default: {defaults.num_layers})")
+    model.add_argument("--embedding-size", type=int, metavar="N", help="features of a character's embedding "
                                                           "(default: the hidden size, at most 128)")
-    model.add_argument("--dropout", type=float, help=f"dropout between recurrent layers (default: {defaults.dropout})")
+    model.add_argument("--dropout", type=float, metavar="P", help=f"dropout between recurrent layers (default: {defaults.dropout})")
     model.add_argument("--dtype", choices=("float32", "float64"), help=f"floating type (default: {defaults.dtype})")
     data = parser.add_argument_group("data")
-    data.add_argument("--encoding", help=f"text encoding of TEXT_FILE (default: {defaults.encoding})")
+    data.add_argument("--encoding", metavar="NAME", help=f"text encoding of TEXT_FILE (default: {defaults.encoding})")
     data.add_argument("--bytes", dest="byte_mode", action="store_const", const=True, default=None,
                       help="byte mode: model the raw bytes (for text that is not UTF-8 or mixes encodings)")
-    data.add_argument("--seq-len", type=int, help=f"characters per stream per step, the truncated-BPTT length "
+    data.add_argument("--seq-len", type=int, metavar="T", help=f"characters per stream per step, the truncated-BPTT length "
                                                   f"(default: {defaults.seq_len})")
-    data.add_argument("--batch-size", type=int, help=f"parallel contiguous streams (default: {defaults.batch_size})")
+    data.add_argument("--batch-size", type=int, metavar="B", help=f"parallel contiguous streams (default: {defaults.batch_size})")
     optimization = parser.add_argument_group("optimization")
-    optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: {defaults.optimizer})")
+    optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"update rule, PyTorch's (default: {defaults.optimizer})")
     optimization.add_argument("--lr", type=float, help=f"learning rate (default: {defaults.lr})")
-    optimization.add_argument("--grad-clip", type=float, help=f"clip the global gradient norm to this; 0: off "
+    optimization.add_argument("--grad-clip", type=float, metavar="NORM", help=f"clip the global gradient norm to this; 0: off "
                                                               f"(default: {defaults.grad_clip})")
-    optimization.add_argument("--seed", type=int, help=f"seed for initialisation, dropout and sampling "
+    optimization.add_argument("--seed", type=int, metavar="S", help=f"seed for initialisation, dropout and sampling "
                                                        f"(default: {defaults.seed})")
     length = parser.add_argument_group("how long")
-    length.add_argument("--steps", type=int, help="stop at this step, counted from the start of the run")
-    length.add_argument("--epochs", type=float, help="stop after this many passes over the training split")
+    length.add_argument("--steps", type=int, metavar="N", help="stop at this step, counted from the start of the run")
+    length.add_argument("--epochs", type=float, metavar="E", help="stop after this many passes over the training split")
     length.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this many seconds")
     evaluation = parser.add_argument_group("evaluation and checkpoints")
-    evaluation.add_argument("--eval-every", type=int, help=f"steps between validation evaluations; 0: only at "
+    evaluation.add_argument("--eval-every", type=int, metavar="N", help=f"steps between validation evaluations; 0: only at "
                                                            f"the end (default: {defaults.eval_every})")
-    evaluation.add_argument("--eval-chars", type=int, help=f"validation characters scored per evaluation "
+    evaluation.add_argument("--eval-chars", type=int, metavar="N", help=f"validation characters scored per evaluation "
                                                            f"(default: {defaults.eval_chars})")
-    evaluation.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default: at each "
+    evaluation.add_argument("--checkpoint-every", type=int, metavar="N", help="steps between checkpoints (default: at each "
                                                                  "evaluation, and always at the end)")
-    evaluation.add_argument("--sample-length", type=int, help=f"characters of the sample shown at each "
+    evaluation.add_argument("--sample-length", type=int, metavar="N", help=f"characters of the sample shown at each "
                                                               f"evaluation; 0: none (default: {defaults.sample_length})")
     parser.set_defaults(handler=run)
 
