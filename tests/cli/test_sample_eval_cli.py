@@ -114,3 +114,19 @@ def test_byte_mode_run_samples_and_evaluates_raw_bytes(tmp_path, capsysbinary):
     assert main(["eval", str(run), str(path), "--json"]) == 0
     result = json.loads(capsysbinary.readouterr().out)
     assert result["unknown"] == 0 and result["characters"] > len(latin) - 64
+
+
+def test_eval_of_the_validation_split_reproduces_trainings_validation_loss(runs, tmp_path, capsys):
+    from rnnlab.data import encode_corpus, split_ids
+    from rnnlab.training.checkpoint import RunDirectory
+
+    run, text = runs["english"]
+    ids, vocab = encode_corpus(text)
+    _, val_ids, _ = split_ids(ids)
+    val_text = tmp_path / "val.txt"
+    val_text.write_text(vocab.decode(val_ids), encoding="utf-8")
+    assert main(["eval", str(run), str(val_text), "--json", "--checkpoint", "latest"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    _, _, meta = RunDirectory(run).load_training_state()
+    assert meta["history"][-1]["step"] == meta["step"]
+    assert result["loss"] == pytest.approx(meta["history"][-1]["val_loss"], rel=1e-9)
