@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO_ROOT / "src"))
 import rnnlab  # noqa: E402
 from rnnlab import nn, optim  # noqa: E402
 from rnnlab.data import load_dataset  # noqa: E402
-from rnnlab.models.classifier import SequenceClassifier  # noqa: E402
+from rnnlab.models import SequenceClassifier  # noqa: E402
 from rnnlab.training.classify import evaluate, scale_pixels  # noqa: E402
 
 

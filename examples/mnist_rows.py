@@ -26,7 +26,7 @@ import numpy as np
 import rnnlab
 from rnnlab import nn, optim
 from rnnlab.data import load_dataset
-from rnnlab.models.classifier import SequenceClassifier
+from rnnlab.models import SequenceClassifier
 from rnnlab.training.classify import evaluate, scale_pixels
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

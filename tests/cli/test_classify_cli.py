@@ -96,6 +96,9 @@ def test_resume_continues_to_more_epochs(tmp_path, capsys):
     assert "resuming gru classifier" in capsys.readouterr().err
     history = json.loads((run / "results.json").read_text())["history"]
     assert [record["epoch"] for record in history] == [1, 2, 3]
+    # the limits carry over: resumed again without flags, the run is already at its 3 epochs
+    assert cli(["classify", "train", "--out", run, "--resume"]) == 0
+    assert "done at epoch 3, step 6 (epochs)" in capsys.readouterr().err
     fails(capsys, ["classify", "train", "--out", run, "--resume", "--hidden-size", "8"],
           "--hidden-size 8 differs from the saved run's 16")
     fails(capsys, ["classify", "train", "--idx", *paths, "--out", run, *TINY], "already holds a run", "--resume")

@@ -130,7 +130,11 @@ def _print_help(parser) -> int:
 # ---------------------------------------------------------------------------------------------------
 
 def build_config(args, saved_train: dict | None):
-    """The run's ClassifyConfig: given flags first, then the saved run's settings (resume), then defaults."""
+    """The run's ClassifyConfig: given flags first, then the saved run's settings (resume), then defaults.
+
+    On resume the saved limits carry over too (as ``rnnlab train`` does): an interrupted ``--epochs 10`` run
+    resumed without flags goes on to epoch 10, and a saved ``--time-budget`` gives this invocation that long.
+    """
     from ..training.classify import ClassifyConfig
 
     values = dict(saved_train or {})
@@ -145,10 +149,6 @@ def build_config(args, saved_train: dict | None):
             values[flag] = given
     if args.data_dir is not None:
         values["data_dir"] = str(Path(args.data_dir).resolve())
-    if saved_train is not None:
-        # a resumed run's limits are this invocation's: a saved --time-budget does not carry over
-        if args.time_budget is None:
-            values["time_budget"] = None
     return ClassifyConfig.from_dict(values)
 
 

@@ -402,6 +402,9 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                               f"use the command that trained it")
         check_resume_matches(config, saved.get("train", {}), run.path)
     data = load_image_data(config) if data is None else data
+    if resume:
+        # config.json keeps the latest invocation's settings, so the next --resume starts from them
+        atomic_write_json(run.config_path, {**saved, "train": config.to_dict()})
     dtype = backend.resolve_dtype(config.dtype)
 
     # --- set up: fresh, or from the saved training state --------------------------------------
