@@ -389,8 +389,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                     if config.grad_clip > 0:
                         grad_norm = float(clip_grad_norm_(params, config.grad_clip))
                     else:
-                        grad_norm = float(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in params
-                                              if p.grad is not None))
+                        grad_norm = math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in params
+                                                  if p.grad is not None))
                 if math.isfinite(loss) and math.isfinite(grad_norm):
                     optimizer.step()
                     state = new_state
@@ -430,6 +430,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
             save_checkpoint()
     finally:
         progress.close()
+        log.progress = None  # from here on, plain lines
         metrics.flush()
     result.step = step
     result.best_val_loss = best_val_loss
