@@ -293,6 +293,11 @@ def _accelerated(*arrays) -> bool:
                                     for a in arrays)
 
 
+def _is_fast_cache(cache) -> bool:
+    """Fast caches start with the tag "fast"; anything else came from the reference (float64)."""
+    return isinstance(cache[0], str) and cache[0] == "fast"
+
+
 def _contiguous(array):
     return np.ascontiguousarray(array, dtype=np.float32)
 
@@ -356,7 +361,7 @@ def rnn_backward(grad_output, grad_h_n, cache):
     """-> grad_x_proj (L,N,H), grad_h0 (N,H), {"weight_hh", "bias_hh"}"""
     if cache is None:
         raise RuntimeError("rnn_backward: no cache (the forward ran under no_grad)")
-    if cache[0] != "fast":
+    if not _is_fast_cache(cache):
         return recurrent_math.rnn_backward(grad_output, grad_h_n, cache)
     _, output, states, weight_hh, has_bias, relu, active = cache
     num_steps, batch, hidden = output.shape
@@ -433,7 +438,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     """-> grad_x_proj (L,N,4H), grad_h0 (N,H_out), grad_c0 (N,H), {"weight_hh", "bias_hh", "weight_hr"}"""
     if cache is None:
         raise RuntimeError("lstm_backward: no cache (the forward ran under no_grad)")
-    if cache[0] != "fast":
+    if not _is_fast_cache(cache):
         return recurrent_math.lstm_backward(grad_output, grad_h_n, grad_c_n, cache)
     _, gates_all, tanh_c_all, cells, states, weight_hh, has_bias, weight_hr, h_full_all, active = cache
     num_steps, batch, four_hidden = gates_all.shape
@@ -511,7 +516,7 @@ def gru_backward(grad_output, grad_h_n, cache):
     """-> grad_x_proj (L,N,3H), grad_h0 (N,H), {"weight_hh", "bias_hh"}"""
     if cache is None:
         raise RuntimeError("gru_backward: no cache (the forward ran under no_grad)")
-    if cache[0] != "fast":
+    if not _is_fast_cache(cache):
         return recurrent_math.gru_backward(grad_output, grad_h_n, cache)
     _, rzn_all, hidden_n_all, states, weight_hh, has_bias, active = cache
     num_steps, batch, three_hidden = rzn_all.shape
