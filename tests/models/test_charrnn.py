@@ -187,3 +187,20 @@ def test_sample_from_logits_follows_temperature_top_k_and_top_p():
     # top_p=0.7: 0.5 alone is short of 0.7, so 0.5 and 0.3 are kept
     frequencies = np.bincount(sample_from_logits(logits, top_p=0.7, rng=rng), minlength=4) / 20000
     np.testing.assert_allclose(frequencies, [0.625, 0.375, 0, 0], atol=0.015)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "rnn_relu", "lstm", "gru"])
+def test_lean_step_equals_the_layer_path(cell):
+    rnnlab.manual_seed(6)
+    model = CharRNN(9, hidden_size=7, num_layers=3, cell=cell, embedding_size=4, dropout=0.5, dtype=np.float64)
+    model.eval()
+    step = model.lean_step()
+    ids = rnnlab.backend.generator().integers(0, 9, size=(6, 2))
+    state_lean = state_layers = None
+    for t in range(6):
+        logits_lean, state_lean = step(ids[t], state_lean)
+        logits_layers, state_layers = model.step(ids[t], state_layers)
+        np.testing.assert_allclose(logits_lean, logits_layers, rtol=1e-12, atol=1e-12)
+    for lean, layers in zip(state_lean if cell == "lstm" else [state_lean],
+                            state_layers if cell == "lstm" else [state_layers]):
+        np.testing.assert_allclose(lean, layers, rtol=1e-12, atol=1e-12)

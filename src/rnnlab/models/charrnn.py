@@ -155,6 +155,54 @@ class CharRNN(Module):
             logits, state = self.forward(backend.xp.asarray(ids).reshape(1, -1), state)
         return logits[0], state
 
+    def lean_step(self):
+        """A per-character step for generation, straight on the recurrence kernels, with no layer overhead.
+
+        Layer 0's input projection of every character, ``embedding.weight @ W_ih_l0.T + b_ih_l0`` (V, G), is
+        computed once, so reading a character is a row lookup; each layer is then one call of the kernel
+        the layers use (:func:`rnnlab.nn.recurrent.get_kernels`) with ``L = 1``. Dropout is off (as in
+        evaluation mode). The weights are read when this is called: build a new step after changing them.
+
+        Returns ``step(ids (N,), state) -> (logits (N, V), state)`` with :meth:`forward`'s state structure;
+        ``state`` may be ``None`` (zeros).
+        """
+        from ..nn.recurrent import get_kernels
+
+        kernels, rnn, num_layers = get_kernels(), self.rnn, self.num_layers
+        layers = [tuple(getattr(rnn, f"{name}_l{k}").data for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
+                  for k in range(num_layers)]
+        table = self.embedding.weight.data @ layers[0][0].T + layers[0][1]      # (V, G)
+        decoder_weight_t = self.decoder.weight.data.T.copy()                      # (H, V)
+        decoder_bias = self.decoder.bias.data
+        is_lstm = self.cell == "lstm"
+        nonlinearity = "relu" if self.cell == "rnn_relu" else "tanh"
+
+        def step(ids, state=None):
+            ids = np.asarray(ids, dtype=np.intp).reshape(-1)
+            if state is None:
+                state = self.init_state(len(ids))
+            h_all, c_all = state if is_lstm else (state, None)
+            new_h, new_c = [], []
+            with backend.no_grad():
+                x_proj = table[ids]                                               # (N, G)
+                for k, (weight_ih, bias_ih, weight_hh, bias_hh) in enumerate(layers):
+                    if k:
+                        x_proj = output @ weight_ih.T + bias_ih
+                    if is_lstm:
+                        out, h, c, _ = kernels.lstm_forward(x_proj[None], h_all[k], c_all[k], weight_hh, bias_hh)
+                        new_c.append(c)
+                    elif self.cell == "gru":
+                        out, h, _ = kernels.gru_forward(x_proj[None], h_all[k], weight_hh, bias_hh)
+                    else:
+                        out, h, _ = kernels.rnn_forward(x_proj[None], h_all[k], weight_hh, bias_hh, nonlinearity)
+                    output = out[0]                                               # (N, H)
+                    new_h.append(h)
+            logits = output @ decoder_weight_t + decoder_bias                     # (N, V)
+            h_n = np.stack(new_h)
+            return logits, ((h_n, np.stack(new_c)) if is_lstm else h_n)
+
+        return step
+
     def _prime(self, prime, num_streams: int):
         """Read the prime in one pass; returns the last step's logits (num_streams, V) and the state."""
         if self.vocabulary is None:
@@ -190,7 +238,7 @@ class CharRNN(Module):
             seed: draw from ``numpy.random.default_rng(seed)`` instead of rnnlab's global generator
                 (so a seeded sample does not disturb a training run's random stream).
 
-        The model is put in evaluation mode while generating (dropout off) and restored afterwards.
+        Generation runs as in evaluation mode (no dropout) on :meth:`lean_step`; the model's mode is unchanged.
         """
         for chars in self.generate_batch(prime, length, 1, temperature=temperature, top_k=top_k, top_p=top_p,
                                          greedy=greedy, seed=seed):
@@ -205,16 +253,12 @@ class CharRNN(Module):
             raise ValueError(f"length must be non-negative, got {length}")
         rng = backend.generator() if seed is None else np.random.default_rng(seed)
         logits, state = self._prime(prime, num_samples)
-        was_training = self.training
-        self.eval()
-        try:
-            for position in range(length):
-                ids = sample_from_logits(logits, temperature, top_k, top_p, greedy, rng)
-                yield [self.vocabulary.decode_one(int(i)) for i in ids]
-                if position + 1 < length:
-                    logits, state = self.step(ids, state)
-        finally:
-            self.train(was_training)
+        step = self.lean_step()
+        for position in range(length):
+            ids = sample_from_logits(logits, temperature, top_k, top_p, greedy, rng)
+            yield [self.vocabulary.decode_one(int(i)) for i in ids]
+            if position + 1 < length:
+                logits, state = step(ids, state)
 
     def sample(self, prime, length: int, **kwargs) -> str:
         """The whole of :meth:`generate` as one string."""
