@@ -196,3 +196,13 @@ def test_confusion_matrix_rows_are_true_classes():
 def test_bad_settings_are_one_line_errors(overrides, message):
     with pytest.raises(RnnlabError, match=message):
         ClassifyConfig(**overrides).validate()
+
+
+def test_non_finite_losses_stop_the_run_with_one_line(tmp_path):
+    images, labels = spike_images(64, 0)
+    broken = images.astype(np.float32)
+    broken[:, 0, 0] = np.nan  # every batch's loss is NaN: each step is skipped, then the run stops
+    data = ImageData("broken", broken, labels.astype(np.int64), broken[:0], labels[:0].astype(np.int64),
+                     broken[:8], labels[:8].astype(np.int64), ("a", "b", "c"))
+    with pytest.raises(RnnlabError, match="the loss was not finite for 3 steps in a row"):
+        quiet_train(spike_config(None, dataset="mnist", max_bad_steps=3, epochs=5), tmp_path / "run", data=data)

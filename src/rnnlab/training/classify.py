@@ -257,9 +257,9 @@ def format_confusion_matrix(matrix, classes) -> str:
     """A text table: one row per true class (named), one column per predicted class (numbered).
 
     >>> print(format_confusion_matrix(np.array([[5, 1], [0, 4]]), ["cat", "dog"]))
-    true \\ predicted     0     1  recall
-    0 cat                5     1   83.3%
-    1 dog                0     4  100.0%
+    true \\ predicted    0    1  recall
+    0 cat               5    1    83.3%
+    1 dog               0    4   100.0%
     """
     matrix = np.asarray(matrix)
     width = max(5, len(str(int(matrix.max(initial=0)))) + 1)
@@ -402,9 +402,6 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                               f"use the command that trained it")
         check_resume_matches(config, saved.get("train", {}), run.path)
     data = load_image_data(config) if data is None else data
-    if resume:
-        # config.json keeps the latest invocation's settings, so the next --resume starts from them
-        atomic_write_json(run.config_path, {**saved, "train": config.to_dict()})
     dtype = backend.resolve_dtype(config.dtype)
 
     # --- set up: fresh, or from the saved training state --------------------------------------
@@ -421,6 +418,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         order = arrays.get("order")
         best_val_loss, history = meta.get("best_val_loss"), list(meta.get("history", []))
         running = dict(meta.get("running", {"loss_sum": 0.0, "correct": 0, "seen": 0}))
+        # config.json keeps the latest invocation's settings, so the next --resume starts from them
+        atomic_write_json(run.config_path, {**saved, "train": config.to_dict()})
     else:
         run.create(run_config(config, model, data))
         step = epoch = position = 0
@@ -446,10 +445,10 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                 "running": running, "train": config.to_dict()}
         run.save_latest(model.state_dict(), meta, arrays)
 
-    def end_of_epoch(train_seconds: float):
+    def end_of_epoch(epoch_train_seconds: float):
         nonlocal best_val_loss
         record = {"epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"],
-                  "train_seconds": round(train_seconds, 3),
+                  "train_seconds": round(epoch_train_seconds, 3),
                   "train_loss": running["loss_sum"] / max(running["seen"], 1),
                   "train_accuracy": running["correct"] / max(running["seen"], 1)}
         val = evaluate(model, data.val_images, data.val_labels, config.eval_batch_size) if len(data.val_images) else None
@@ -462,7 +461,7 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         message = (f"epoch {epoch}: train loss {record['train_loss']:.4f} acc {_percent(record['train_accuracy'])}"
                    + (f" | val loss {val.loss:.4f} acc {_percent(val.accuracy)}" if val is not None else "")
                    + f" | test loss {test.loss:.4f} acc {_percent(test.accuracy)}"
-                   + f" | {train_seconds:.1f} s training" + ("  (best)" if improved else ""))
+                   + f" | {epoch_train_seconds:.1f} s training" + ("  (best)" if improved else ""))
         log(message)
         if improved:
             best_val_loss = val.loss
