@@ -41,9 +41,10 @@ def test_training_learns_a_repetitive_text(tmp_path):
     assert result.test_loss is not None and result.best_val_loss == min(result.best_val_loss, result.val_loss)
 
 
-@pytest.mark.parametrize("cell, dropout", [("lstm", 0.3), ("gru", 0.0)])
-def test_resume_continues_exactly(tmp_path, cell, dropout):
-    settings = dict(model=cell, dropout=dropout)
+@pytest.mark.parametrize("cell, dropout, dtype", [("lstm", 0.3, "float32"), ("gru", 0.0, "float32"),
+                                                  ("rnn_relu", 0.2, "float64")])
+def test_resume_continues_exactly(tmp_path, cell, dropout, dtype):
+    settings = dict(model=cell, dropout=dropout, dtype=dtype)
     first, _ = run_training(tmp_path, out="a", steps=20, **settings)
     resumed, log = run_training(tmp_path, out="a", resume=True, steps=40, **settings)
     straight, _ = run_training(tmp_path, out="b", steps=40, **settings)
