@@ -340,7 +340,10 @@ class RNNBase(Module):
             outputs, caches = [], []
             for direction in range(num_directions):
                 names = self._weight_names[layer][direction]
-                x_proj = layer_input @ getattr(self, names["ih"]).data.T  # all steps at once: (L, N, G)
+                # all steps at once, as ONE 2-D product: a 3-D `@` is a loop of L small products (2.7x slower)
+                steps, rows = layer_input.shape[0], layer_input.shape[1]
+                x_proj = (layer_input.reshape(steps * rows, -1) @ getattr(self, names["ih"]).data.T
+                          ).reshape(steps, rows, -1)  # (L, N, G)
                 if names["b_ih"]:
                     x_proj += getattr(self, names["b_ih"]).data
                 if direction == 1:
@@ -451,7 +454,7 @@ class RNNBase(Module):
                 weight_ih.accumulate_grad(flat_grad.T @ layer_input.reshape(num_steps * batch, in_size))
                 if names["b_ih"]:
                     getattr(self, names["b_ih"]).accumulate_grad(flat_grad.sum(axis=0))
-                grad_input = grad_x_proj @ weight_ih.data
+                grad_input = (flat_grad @ weight_ih.data).reshape(num_steps, batch, in_size)  # one 2-D product
                 grad_layer_input = grad_input if grad_layer_input is None else grad_layer_input + grad_input
             mask = cache["dropout_masks"][layer]
             if mask is not None:
