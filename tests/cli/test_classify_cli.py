@@ -176,3 +176,18 @@ def test_eval_refuses_a_character_model_run(tmp_path, capsys):
 def test_classify_alone_prints_help(capsys):
     assert cli(["classify"]) == 2
     assert "{train,eval}" in capsys.readouterr().err
+
+
+def test_model_flags_reach_the_saved_model(tmp_path, capsys):
+    paths = write_spike_idx(tmp_path / "data", train_count=32, test_count=8)
+    run = tmp_path / "run"
+    assert cli(["classify", "train", "--idx", *paths, "--out", run, "--epochs", "1", "--model", "rnn_relu",
+                "--init", "identity", "--bidirectional", "--pool", "mean", "--num-layers", "2", "--dropout", "0.1",
+                "--optimizer", "sgd", "--hidden-size", "8", "--dtype", "float64"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == {"input_size": 4, "num_classes": 3, "hidden_size": 8, "num_layers": 2,
+                               "cell": "rnn_relu", "bidirectional": True, "pool": "mean", "dropout": 0.1,
+                               "init": "identity", "dtype": "float64"}
+    assert config["train"]["optimizer"] == "sgd"
+    assert cli(["classify", "eval", run]) == 0
+    assert "over 8 images (latest weights" in capsys.readouterr().out
