@@ -48,6 +48,7 @@ def reference_kernels():
 # ------------------------------------------------------------------------------------------------
 def run_cell(module, cell, arrays, lengths):
     """One forward and one backward of `cell` with `module`'s kernels -> dict of named results."""
+    arrays = dict(arrays, x_proj=arrays["x_proj"].copy())  # the fast LSTM/GRU forward writes over x_proj
     if cell.startswith("rnn"):
         output, h_n, cache = module.rnn_forward(arrays["x_proj"], arrays["h0"], arrays["weight_hh"],
                                                 arrays["bias_hh"], cell.split("_")[1], lengths=lengths)
@@ -129,26 +130,38 @@ def test_long_sequence_uses_transposed_copy_and_matches(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_no_grad_keeps_no_cache_and_same_output(cell):
     arrays = cell_arrays(cell, seed=7)
+    x_proj = arrays["x_proj"]
+    arrays["x_proj"] = x_proj.copy()  # for the fast path, which writes over it
     with rnnlab.no_grad():
         if cell.startswith("lstm"):
             fast = recurrent_fast.lstm_forward(arrays["x_proj"], arrays["h0"], arrays["c0"], arrays["weight_hh"],
                                                arrays["bias_hh"], arrays["weight_hr"], lengths=LENGTHS)
-            reference = recurrent_math.lstm_forward(arrays["x_proj"], arrays["h0"], arrays["c0"],
+            reference = recurrent_math.lstm_forward(x_proj, arrays["h0"], arrays["c0"],
                                                     arrays["weight_hh"], arrays["bias_hh"], arrays["weight_hr"],
                                                     lengths=LENGTHS)
         elif cell == "gru":
             fast = recurrent_fast.gru_forward(arrays["x_proj"], arrays["h0"], arrays["weight_hh"], arrays["bias_hh"])
-            reference = recurrent_math.gru_forward(arrays["x_proj"], arrays["h0"], arrays["weight_hh"],
+            reference = recurrent_math.gru_forward(x_proj, arrays["h0"], arrays["weight_hh"],
                                                    arrays["bias_hh"])
         else:
             nonlinearity = cell.split("_")[1]
             fast = recurrent_fast.rnn_forward(arrays["x_proj"], arrays["h0"], arrays["weight_hh"],
                                               arrays["bias_hh"], nonlinearity)
-            reference = recurrent_math.rnn_forward(arrays["x_proj"], arrays["h0"], arrays["weight_hh"],
+            reference = recurrent_math.rnn_forward(x_proj, arrays["h0"], arrays["weight_hh"],
                                                    arrays["bias_hh"], nonlinearity)
     assert fast[-1] is None
     for expected, got in zip(reference[:-1], fast[:-1]):
         assert_same(expected, got, cell)
+
+
+def test_read_only_x_proj_is_copied_not_written():
+    arrays = cell_arrays("lstm", seed=9)
+    x_proj = arrays["x_proj"]
+    x_proj.flags.writeable = False
+    expected = recurrent_math.lstm_forward(x_proj, arrays["h0"], arrays["c0"], arrays["weight_hh"], None)
+    got = recurrent_fast.lstm_forward(x_proj, arrays["h0"], arrays["c0"], arrays["weight_hh"], None)
+    assert_same(expected[0], got[0], "output")
+    np.testing.assert_array_equal(x_proj, cell_arrays("lstm", seed=9)["x_proj"])
 
 
 def test_float64_goes_to_the_exact_reference():

@@ -10,9 +10,13 @@ Read ``recurrent_math.py`` for the math; this file only changes how it is execut
   cost more than the matrix products. Activations use Eigen's rational approximation of tanh
   (plain arithmetic, so LLVM vectorises the loop; max error 3.4e-7 absolute, a few float32 ulp) and
   ``sigmoid(z) = 0.5 * (1 + tanh(z / 2))``, the same formula as the reference.
-- **Preallocated caches.** The forward writes straight into the arrays its backward reads (one
-  ``(L+1, N, H)`` array of states, of which the output is a view), and the backward writes each step's
-  gate gradients straight into ``grad_x_proj``. Weight gradients are one product over all steps.
+- **Preallocated caches, kept small.** The forward writes straight into the arrays its backward reads:
+  one ``(L+1, N, H)`` array of states (the output is a view of it) and, for LSTM and GRU, the gate
+  activations written over ``x_proj`` itself (**the fast LSTM/GRU forward overwrites ``x_proj``**: the
+  layer computes it afresh for each call and never reads it again; pass a copy if you need it). The
+  LSTM backward recomputes ``tanh(c)`` instead of keeping it. Together this keeps a training step's
+  peak memory at or below PyTorch's. The backward writes each step's gate gradients straight into
+  ``grad_x_proj``; weight gradients are one product over all steps.
 - **Transposes made once per call.** ``W_hh.T`` is copied contiguous when the sequence is long enough
   to pay for the copy (BLAS runs ~30% faster on it); short calls (sampling) use the strided view.
 
@@ -141,50 +145,48 @@ def _rnn_backward_step(h_t, grad_rec, grad_carry, grad_output_t, active, relu, g
 
 
 @_jit
-def _lstm_forward_step(gates, x_proj_t, bias, c_prev, h_prev, active, c_out, tanh_c_out, h_out):
-    """gates (N,4H) = h_prev @ W_hh.T on entry, activated i, f, g, o on exit (active rows).
-    h_out gets o * tanh(c) (before any projection); inactive rows keep c and h."""
+def _lstm_forward_step(pre, gates, bias, c_prev, h_prev, active, c_out, h_out):
+    """pre (N,4H) = h_prev @ W_hh.T; gates holds x_proj_t on entry, activated i, f, g, o on exit
+    (active rows). h_out gets o * tanh(c) (before any projection); inactive rows keep c and h."""
     batch, four_hidden = gates.shape
     hidden = four_hidden // 4
     for n in range(batch):
         if active[n]:
-            gate_row, x_row = gates[n], x_proj_t[n]
+            gate_row, pre_row = gates[n], pre[n]
             for k in range(four_hidden):
-                gate_row[k] = (x_row[k] + gate_row[k]) + bias[k]
+                gate_row[k] = (gate_row[k] + pre_row[k]) + bias[k]
             for k in range(2 * hidden):                      # i, f
                 gate_row[k] = _sigmoid(gate_row[k])
             for k in range(2 * hidden, 3 * hidden):          # g
                 gate_row[k] = _tanh(gate_row[k])
             for k in range(3 * hidden, four_hidden):         # o
                 gate_row[k] = _sigmoid(gate_row[k])
-            c_prev_row, c_row, tanh_c_row, h_row = c_prev[n], c_out[n], tanh_c_out[n], h_out[n]
+            c_prev_row, c_row, h_row = c_prev[n], c_out[n], h_out[n]
             for j in range(hidden):
                 c_row[j] = gate_row[hidden + j] * c_prev_row[j] + gate_row[j] * gate_row[2 * hidden + j]
             for j in range(hidden):
-                tanh_c = _tanh(c_row[j])
-                tanh_c_row[j] = tanh_c
-                h_row[j] = gate_row[3 * hidden + j] * tanh_c
+                h_row[j] = gate_row[3 * hidden + j] * _tanh(c_row[j])
         else:
             c_out[n, :] = c_prev[n]
-            tanh_c_out[n, :] = _ZERO
             h_out[n, :] = h_prev[n]
 
 
 @_jit
-def _lstm_backward_step(gates_t, c_prev_t, tanh_c_t, grad_rec, grad_carry, grad_output_t, grad_c, active,
+def _lstm_backward_step(gates_t, c_prev_t, c_t, grad_rec, grad_carry, grad_output_t, grad_c, active,
                         grad_pre_t):
     """Incoming grad h = grad_rec + grad_carry (+ grad_output_t on active rows); grad_c is updated in
-    place to the gradient of c_{t-1}; grad_pre_t gets the gate pre-activation gradients."""
+    place to the gradient of c_{t-1}; grad_pre_t gets the gate pre-activation gradients. tanh(c_t) is
+    recomputed (one activation per cell) rather than kept from the forward: L*N*H floats less."""
     batch, four_hidden = gates_t.shape
     hidden = four_hidden // 4
     for n in range(batch):
         rec_row, carry_row, grad_c_row, pre_row = grad_rec[n], grad_carry[n], grad_c[n], grad_pre_t[n]
         if active[n]:
-            gate_row, tanh_c_row, out_row = gates_t[n], tanh_c_t[n], grad_output_t[n]
+            gate_row, c_row, out_row = gates_t[n], c_t[n], grad_output_t[n]
             # pass 1: grad h (kept in the o slot for now) and grad c
             for j in range(hidden):
                 grad_h = (rec_row[j] + carry_row[j]) + out_row[j]
-                tanh_c = tanh_c_row[j]
+                tanh_c = _tanh(c_row[j])
                 o = gate_row[3 * hidden + j]
                 pre_row[3 * hidden + j] = grad_h * tanh_c
                 grad_c_row[j] = grad_c_row[j] + grad_h * o * (_ONE - tanh_c * tanh_c)
@@ -233,20 +235,20 @@ def _masked_grad_sum(grad_rec, grad_carry, grad_output_t, active, grad_h_new):
 
 
 @_jit
-def _gru_forward_step(hidden_gates, x_proj_t, bias, h_prev, active, rzn_out, hidden_n_out, h_out):
-    """hidden_gates (N,3H) = h_prev @ W_hh.T on entry."""
+def _gru_forward_step(hidden_gates, rzn, bias, h_prev, active, hidden_n_out, h_out):
+    """hidden_gates (N,3H) = h_prev @ W_hh.T; rzn holds x_proj_t on entry, activated r, z, n on exit."""
     batch, three_hidden = hidden_gates.shape
     hidden = three_hidden // 3
     for n in range(batch):
         if active[n]:
-            hg_row, x_row, rzn_row, hn_row = hidden_gates[n], x_proj_t[n], rzn_out[n], hidden_n_out[n]
+            hg_row, rzn_row, hn_row = hidden_gates[n], rzn[n], hidden_n_out[n]
             h_prev_row, h_row = h_prev[n], h_out[n]
             for k in range(2 * hidden):                      # r, z
-                rzn_row[k] = _sigmoid(x_row[k] + (hg_row[k] + bias[k]))
+                rzn_row[k] = _sigmoid(rzn_row[k] + (hg_row[k] + bias[k]))
             for j in range(hidden):                          # n
                 hidden_n = hg_row[2 * hidden + j] + bias[2 * hidden + j]
                 hn_row[j] = hidden_n
-                rzn_row[2 * hidden + j] = x_row[2 * hidden + j] + rzn_row[j] * hidden_n
+                rzn_row[2 * hidden + j] = rzn_row[2 * hidden + j] + rzn_row[j] * hidden_n
             for j in range(hidden):
                 rzn_row[2 * hidden + j] = _tanh(rzn_row[2 * hidden + j])
             for j in range(hidden):
@@ -254,7 +256,7 @@ def _gru_forward_step(hidden_gates, x_proj_t, bias, h_prev, active, rzn_out, hid
                 h_row[j] = new + rzn_row[hidden + j] * (h_prev_row[j] - new)
         else:
             h_out[n, :] = h_prev[n]
-            rzn_out[n, :] = _ZERO
+            rzn[n, :] = _ZERO
             hidden_n_out[n, :] = _ZERO
 
 
@@ -302,6 +304,11 @@ def _accelerated(*arrays) -> bool:
     """True when the fast kernels apply: NumPy float32 arrays (None entries ignored)."""
     return backend.xp is np and all(a is None or (isinstance(a, np.ndarray) and a.dtype == np.float32)
                                     for a in arrays)
+
+
+def _gate_buffer(x_proj):
+    """x_proj itself when it can take the gate activations in place (C-contiguous, float32, writeable)."""
+    return np.require(x_proj, dtype=np.float32, requirements=["C", "W"])
 
 
 def _is_fast_cache(cache) -> bool:
@@ -406,7 +413,7 @@ def lstm_forward(x_proj, h0, c0, weight_hh, bias_hh, weight_hr=None, lengths=Non
     """x_proj (L,N,4H), h0 (N,H_out), c0 (N,H) -> output (L,N,H_out), h_n, c_n, cache"""
     if not _accelerated(x_proj, h0, c0, weight_hh, bias_hh, weight_hr):
         return recurrent_math.lstm_forward(x_proj, h0, c0, weight_hh, bias_hh, weight_hr, lengths)
-    x_proj = _contiguous(x_proj)
+    x_proj = _gate_buffer(x_proj)
     num_steps, batch, four_hidden = x_proj.shape
     hidden = four_hidden // 4
     out_size = h0.shape[-1]
@@ -420,8 +427,8 @@ def lstm_forward(x_proj, h0, c0, weight_hh, bias_hh, weight_hr=None, lengths=Non
     states[0] = h0
     # With a cache every step keeps its own gates and cells; without one, two rolling buffers do.
     cache_steps = num_steps if keep_cache else 1
-    gates_all = np.empty((cache_steps, batch, four_hidden), dtype=np.float32)
-    tanh_c_all = np.empty((cache_steps, batch, hidden), dtype=np.float32)
+    gates_all = x_proj  # the gate activations are written over x_proj (see the module docstring)
+    pre = np.empty((batch, four_hidden), dtype=np.float32)
     cells = np.empty((num_steps + 1 if keep_cache else 2, batch, hidden), dtype=np.float32)
     cells[0] = c0
     if projected:
@@ -432,22 +439,19 @@ def lstm_forward(x_proj, h0, c0, weight_hh, bias_hh, weight_hr=None, lengths=Non
     for t in range(num_steps):
         k = t if keep_cache else 0
         c_prev, c_next = (cells[t], cells[t + 1]) if keep_cache else (cells[t % 2], cells[(t + 1) % 2])
-        gates = gates_all[k]
-        np.matmul(states[t], weight_t, out=gates)
+        np.matmul(states[t], weight_t, out=pre)
         if not projected:
-            _lstm_forward_step(gates, x_proj[t], bias, c_prev, states[t], active[t], c_next, tanh_c_all[k],
-                               states[t + 1])
+            _lstm_forward_step(pre, gates_all[t], bias, c_prev, states[t], active[t], c_next, states[t + 1])
         else:
             h_full = h_full_all[k]
-            _lstm_forward_step(gates, x_proj[t], bias, c_prev, zeros_hidden, active[t], c_next, tanh_c_all[k],
-                               h_full)
+            _lstm_forward_step(pre, gates_all[t], bias, c_prev, zeros_hidden, active[t], c_next, h_full)
             np.matmul(h_full, weight_hr_t, out=h_new)
             _mask_state(h_new, states[t], active[t], states[t + 1])
     c_n = (cells[num_steps] if keep_cache else cells[num_steps % 2]).copy()
     output = _layer_output(states, active, lengths)
     cache = None
     if keep_cache:
-        cache = ("fast", gates_all, tanh_c_all, cells, states, weight_hh, bias_hh is not None, weight_hr,
+        cache = ("fast", gates_all, cells, states, weight_hh, bias_hh is not None, weight_hr,
                  h_full_all if projected else None, active)
     return output, states[num_steps].copy(), c_n, cache
 
@@ -458,7 +462,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
         raise RuntimeError("lstm_backward: no cache (the forward ran under no_grad)")
     if not _is_fast_cache(cache):
         return recurrent_math.lstm_backward(grad_output, grad_h_n, grad_c_n, cache)
-    _, gates_all, tanh_c_all, cells, states, weight_hh, has_bias, weight_hr, h_full_all, active = cache
+    _, gates_all, cells, states, weight_hh, has_bias, weight_hr, h_full_all, active = cache
     num_steps, batch, four_hidden = gates_all.shape
     hidden = four_hidden // 4
     out_size = states.shape[-1]
@@ -477,13 +481,13 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
         scratch_carry = np.zeros((batch, hidden), dtype=np.float32)
     for t in reversed(range(num_steps)):
         if not projected:
-            _lstm_backward_step(gates_all[t], cells[t], tanh_c_all[t], grad_rec, grad_carry, grad_outputs[t],
+            _lstm_backward_step(gates_all[t], cells[t], cells[t + 1], grad_rec, grad_carry, grad_outputs[t],
                                 grad_c, active[t], grad_pre[t])
         else:
             _masked_grad_sum(grad_rec, grad_carry, grad_outputs[t], active[t], grad_h_new_all[t])
             np.matmul(grad_h_new_all[t], weight_hr_c, out=grad_h_full)
             scratch_carry[:] = 0.0
-            _lstm_backward_step(gates_all[t], cells[t], tanh_c_all[t], grad_h_full, scratch_carry, zeros_hidden,
+            _lstm_backward_step(gates_all[t], cells[t], cells[t + 1], grad_h_full, scratch_carry, zeros_hidden,
                                 grad_c, active[t], grad_pre[t])
         np.matmul(grad_pre[t], weight, out=grad_rec)
     flat_grad_pre = grad_pre.reshape(num_steps * batch, four_hidden)
@@ -505,7 +509,7 @@ def gru_forward(x_proj, h0, weight_hh, bias_hh, lengths=None):
     """x_proj (L,N,3H), h0 (N,H) -> output (L,N,H), h_n (N,H), cache"""
     if not _accelerated(x_proj, h0, weight_hh, bias_hh):
         return recurrent_math.gru_forward(x_proj, h0, weight_hh, bias_hh, lengths)
-    x_proj = _contiguous(x_proj)
+    x_proj = _gate_buffer(x_proj)
     num_steps, batch, three_hidden = x_proj.shape
     hidden = three_hidden // 3
     keep_cache = backend.is_grad_enabled()
@@ -515,14 +519,13 @@ def gru_forward(x_proj, h0, weight_hh, bias_hh, lengths=None):
     states = np.empty((num_steps + 1, batch, hidden), dtype=np.float32)
     states[0] = h0
     cache_steps = num_steps if keep_cache else 1
-    rzn_all = np.empty((cache_steps, batch, three_hidden), dtype=np.float32)
+    rzn_all = x_proj  # the activations are written over x_proj (see the module docstring)
     hidden_n_all = np.empty((cache_steps, batch, hidden), dtype=np.float32)
     hidden_gates = np.empty((batch, three_hidden), dtype=np.float32)
     for t in range(num_steps):
         k = t if keep_cache else 0
         np.matmul(states[t], weight_t, out=hidden_gates)
-        _gru_forward_step(hidden_gates, x_proj[t], bias, states[t], active[t], rzn_all[k], hidden_n_all[k],
-                          states[t + 1])
+        _gru_forward_step(hidden_gates, rzn_all[t], bias, states[t], active[t], hidden_n_all[k], states[t + 1])
     output = _layer_output(states, active, lengths)
     cache = None
     if keep_cache:
@@ -544,14 +547,20 @@ def gru_backward(grad_output, grad_h_n, cache):
     grad_rec = _start_grad(grad_h_n, (batch, hidden))
     grad_carry = np.zeros((batch, hidden), dtype=np.float32)
     grad_x_proj = np.empty_like(rzn_all)
-    grad_hidden_gates = np.empty_like(rzn_all)
+    grad_hidden_gates = np.empty((batch, three_hidden), dtype=np.float32)  # one step's; rebuilt below for W_hh
     for t in reversed(range(num_steps)):
         _gru_backward_step(rzn_all[t], hidden_n_all[t], states[t], grad_rec, grad_carry, grad_outputs[t],
-                           active[t], grad_x_proj[t], grad_hidden_gates[t])
-        np.matmul(grad_hidden_gates[t], weight, out=grad_rec)
-    flat = grad_hidden_gates.reshape(num_steps * batch, three_hidden)
-    grads = {
-        "weight_hh": flat.T @ states[:num_steps].reshape(num_steps * batch, hidden),
-        "bias_hh": flat.sum(axis=0) if has_bias else None,
-    }
+                           active[t], grad_x_proj[t], grad_hidden_gates)
+        np.matmul(grad_hidden_gates, weight, out=grad_rec)
+    # grad of h W_hh.T + b_hh = grad_x_proj except the n part, which is scaled by r
+    rows = num_steps * batch
+    flat_x = grad_x_proj.reshape(rows, three_hidden)
+    grad_hidden_n = (grad_x_proj[:, :, 2 * hidden:] * rzn_all[:, :, :hidden]).reshape(rows, hidden)
+    h_prev = states[:num_steps].reshape(rows, hidden)
+    grad_weight_hh = np.empty((three_hidden, hidden), dtype=np.float32)
+    np.matmul(flat_x[:, : 2 * hidden].T, h_prev, out=grad_weight_hh[: 2 * hidden])
+    np.matmul(grad_hidden_n.T, h_prev, out=grad_weight_hh[2 * hidden:])
+    grads = {"weight_hh": grad_weight_hh, "bias_hh": None}
+    if has_bias:
+        grads["bias_hh"] = np.concatenate([flat_x[:, : 2 * hidden].sum(axis=0), grad_hidden_n.sum(axis=0)])
     return grad_x_proj, grad_rec + grad_carry, grads
