@@ -52,7 +52,7 @@ SUITE = [
     BenchConfig("GRU 2x256", "gru", 256, 2),
     BenchConfig("RNN tanh 1x100", "rnn", 100, 1),
 ]
-QUICK = [SUITE[0], SUITE[2]]
+QUICK = [SUITE[0], SUITE[1]]
 
 
 def register(subparsers) -> None:
@@ -66,7 +66,10 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS and PyTorch threads (default: what NumPy's BLAS library chose)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated repetitions per measurement (default: 3)")
-    parser.add_argument("--full", action="store_true", help="all four configurations, not just two")
+    parser.add_argument("--full", action="store_true",
+                        help="all four configurations (LSTM 1x128, LSTM 2x512, GRU 2x256, RNN 1x100), not just the two LSTMs")
+    parser.add_argument("--only", action="append", metavar="NAME", choices=[c.name for c in SUITE],
+                        help="measure only this configuration (repeatable): " + ", ".join(c.name for c in SUITE))
     parser.add_argument("--no-torch", action="store_true", help="measure rnnlab alone even if PyTorch is installed")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.set_defaults(handler=run)
@@ -290,9 +293,8 @@ def training_workload(trainer, batches):
 def measure_training(config: BenchConfig, with_torch: bool, rounds: int = 5, steps_per_round: int | None = None,
                      text_ids=None) -> dict:
     """chars/s of rnnlab (and PyTorch) training on ``config``; interleaved medians."""
-    if steps_per_round is None:  # about a quarter of a second of work per round, at least 2 steps
-        steps_per_round = max(2, int(60_000 // max(1, config.hidden_size ** 2 * config.num_layers // 1000)))
-        steps_per_round = min(steps_per_round, 20)
+    if steps_per_round is None:  # a few tenths of a second of work per round
+        steps_per_round = max(2, min(10, int(2e9 // _training_flops(config))))
     batches = char_batches(config, steps_per_round, text_ids)
     workloads = {"rnnlab": (training_workload(rnnlab_trainer(config), batches),
                             steps_per_round * config.chars_per_step)}
@@ -302,11 +304,22 @@ def measure_training(config: BenchConfig, with_torch: bool, rounds: int = 5, ste
     return interleaved_medians(workloads, rounds=rounds)
 
 
+def _training_flops(config: BenchConfig) -> float:
+    """Matrix-product FLOPs of one training step (forward + backward = 3x forward)."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[config.cell] * config.hidden_size
+    forward = 0.0
+    for layer in range(config.num_layers):
+        inputs = config.embedding if layer == 0 else config.hidden_size
+        forward += 2.0 * config.chars_per_step * (inputs + config.hidden_size) * gates
+    forward += 2.0 * config.chars_per_step * config.hidden_size * config.vocab_size
+    return 3.0 * forward
+
+
 def measure_sampling(config: BenchConfig, with_torch: bool, streams: int = 1, chars: int | None = None,
                      rounds: int = 5) -> dict:
     """chars/s (summed over streams) of per-character generation."""
     if chars is None:
-        chars = 200 if config.hidden_size <= 256 else 50
+        chars = 200 if config.hidden_size <= 256 else 30
     workloads = {"rnnlab": ((lambda run=rnnlab_sampler(config, streams): run(chars)), chars * streams)}
     if with_torch:
         workloads["torch"] = ((lambda run=torch_sampler(config, streams): run(chars)), chars * streams)
@@ -323,6 +336,13 @@ def kernels_in_use() -> str:
 # the command
 # ------------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
+    from ..errors import RnnlabError
+
+    if args.threads is not None and args.threads < 1:
+        raise RnnlabError(f"--threads must be at least 1, got {args.threads}")
+    if args.rounds < 1:
+        raise RnnlabError(f"--rounds must be at least 1, got {args.rounds}")
+    configs = [c for c in SUITE if c.name in args.only] if args.only else (SUITE if args.full else QUICK)
     limiter = set_blas_threads(args.threads)
     try:
         with_torch = not args.no_torch and torch_available()
@@ -333,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
             torch.set_num_threads(int(threads or 1))
         results = {"blas": blas_info(), "kernels": kernels_in_use(), "torch": with_torch,
                    "matmul_gflops": round(matmul_gflops(seconds=0.5), 1), "rows": []}
-        for config in (SUITE if args.full else QUICK):
+        for config in configs:
             train = measure_training(config, with_torch, rounds=args.rounds)
             sample = measure_sampling(config, with_torch, rounds=args.rounds)
             results["rows"].append({"config": asdict(config) | {"name": config.name},

@@ -41,7 +41,9 @@ class _LazyFastKernels:
         module = load_fast_kernels() or recurrent.recurrent_math
         if recurrent.get_kernels() is self:
             recurrent.set_kernels(module)
-        return getattr(module, name)
+        value = getattr(module, name)
+        setattr(self, name, value)  # a holder of this stand-in (a sampling loop) pays the lookup once
+        return value
 
     def __repr__(self) -> str:
         return "<rnnlab fast kernels, loaded on first use>"

@@ -300,15 +300,25 @@ def _gru_backward_step(rzn_t, hidden_n_t, h_prev_t, grad_rec, grad_carry, grad_o
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
+_FLOAT32 = np.dtype(np.float32)
+
+
 def _accelerated(*arrays) -> bool:
     """True when the fast kernels apply: NumPy float32 arrays (None entries ignored)."""
-    return backend.xp is np and all(a is None or (isinstance(a, np.ndarray) and a.dtype == np.float32)
-                                    for a in arrays)
+    if backend.xp is not np:
+        return False
+    for array in arrays:
+        if array is not None and (type(array) is not np.ndarray or array.dtype != _FLOAT32):
+            return False
+    return True
 
 
 def _gate_buffer(x_proj):
     """x_proj itself when it can take the gate activations in place (C-contiguous, float32, writeable)."""
-    return np.require(x_proj, dtype=np.float32, requirements=["C", "W"])
+    flags = x_proj.flags
+    if flags.c_contiguous and flags.writeable and x_proj.dtype == _FLOAT32:
+        return x_proj
+    return np.array(x_proj, dtype=np.float32, order="C")
 
 
 def _is_fast_cache(cache) -> bool:
@@ -320,10 +330,20 @@ def _contiguous(array):
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+_ALL_ACTIVE = {}  # (L, N) -> read-only all-True mask, shared by calls without lengths
+
+
 def _active_rows(lengths, num_steps, batch):
     """(L, N) bool: step t is inside sequence n."""
     if lengths is None:
-        return np.ones((num_steps, batch), dtype=np.bool_)
+        mask = _ALL_ACTIVE.get((num_steps, batch))
+        if mask is None:
+            if len(_ALL_ACTIVE) > 64:
+                _ALL_ACTIVE.clear()
+            mask = np.ones((num_steps, batch), dtype=np.bool_)
+            mask.flags.writeable = False
+            _ALL_ACTIVE[(num_steps, batch)] = mask
+        return mask
     return np.arange(num_steps)[:, None] < np.asarray(lengths)[None, :]
 
 
