@@ -127,6 +127,19 @@ def test_long_sequence_uses_transposed_copy_and_matches(cell):
         assert_same(expected[name], got[name], f"{cell} {name}")
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_large_weights_transposed_in_blocks_match(cell):
+    """W_hh with >= 65536 entries is transposed 32 rows at a time (and with a row count not a multiple of 32)."""
+    hidden = 300 if cell == "rnn_tanh" else 130
+    arrays = cell_arrays(cell, seed=8, steps=9, batch=2, hidden=hidden)
+    arrays["weight_hh"] /= np.sqrt(arrays["weight_hh"].shape[1])
+    assert arrays["weight_hh"].size >= 65536 and arrays["weight_hh"].shape[0] % 32 != 0
+    expected = run_cell(recurrent_math, cell, arrays, None)
+    got = run_cell(recurrent_fast, cell, arrays, None)
+    for name in expected:
+        assert_same(expected[name], got[name], f"{cell} {name}")
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_no_grad_keeps_no_cache_and_same_output(cell):
     arrays = cell_arrays(cell, seed=7)

@@ -355,7 +355,18 @@ def _layer_output(states, active, lengths):
 
 
 def _transposed(weight, num_steps):
-    return np.ascontiguousarray(weight.T) if num_steps >= _TRANSPOSE_MIN_STEPS else weight.T
+    """weight.T, copied C-contiguous when the sequence is long enough to pay for the copy."""
+    if num_steps < _TRANSPOSE_MIN_STEPS:
+        return weight.T
+    rows = weight.shape[0]
+    if rows * weight.shape[1] < 65536:
+        return np.ascontiguousarray(weight.T)
+    # NumPy's own transposing copy walks one side of a large matrix with a huge stride (7.5 ms for
+    # 2048 x 512); 32 rows at a time stay in cache (0.8 ms).
+    out = np.empty((weight.shape[1], rows), dtype=weight.dtype)
+    for start in range(0, rows, 32):
+        out[:, start:start + 32] = weight[start:start + 32].T
+    return out
 
 
 def _bias_or_zeros(bias, size):
