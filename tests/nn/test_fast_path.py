@@ -130,7 +130,7 @@ def test_long_sequence_uses_transposed_copy_and_matches(cell):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 def test_large_weights_transposed_in_blocks_match(cell):
     """W_hh with >= 65536 entries is transposed 32 rows at a time (and with a row count not a multiple of 32)."""
-    hidden = 300 if cell == "rnn_tanh" else 130
+    hidden = {"rnn_tanh": 300, "gru": 150, "lstm": 130}[cell]
     arrays = cell_arrays(cell, seed=8, steps=9, batch=2, hidden=hidden)
     arrays["weight_hh"] /= np.sqrt(arrays["weight_hh"].shape[1])
     assert arrays["weight_hh"].size >= 65536 and arrays["weight_hh"].shape[0] % 32 != 0
