@@ -268,15 +268,21 @@ def torch_sampler(config: BenchConfig, streams: int = 1, seed: int = 0):
 # ------------------------------------------------------------------------------------------------
 # timing
 # ------------------------------------------------------------------------------------------------
-def interleaved_medians(workloads: dict, rounds: int = 5, warmup: int = 1) -> dict:
+def interleaved_medians(workloads: dict, rounds: int = 5, warmup: int = 1, pause: float = 0.3) -> dict:
     """``workloads``: name -> (run(), units of work per run). Runs every workload once per round, in turn,
-    after ``warmup`` untimed rounds; returns name -> median units per second."""
+    after ``warmup`` untimed rounds; returns name -> median units per second.
+
+    ``pause`` seconds of sleep before each timed run: after a burst of work, OpenBLAS's and OpenMP's
+    worker threads keep spinning for up to ~0.1 s, and without the pause they would take a core from
+    whichever framework runs next (measured: PyTorch's LSTM 1x128 step at half speed right after rnnlab's).
+    """
     for _ in range(warmup):
         for run, _units in workloads.values():
             run()
     rates = {name: [] for name in workloads}
     for _ in range(rounds):
         for name, (run, units) in workloads.items():
+            time.sleep(pause)
             start = time.perf_counter()
             run()
             rates[name].append(units / (time.perf_counter() - start))
