@@ -14,6 +14,17 @@ import numpy as np
 import pytest
 
 from rnnlab import nn
+from rnnlab.nn import recurrent
+
+
+@pytest.fixture(autouse=True, params=["reference", "default"])
+def kernels(request):
+    """Every parity test runs on the reference math and on the default kernels (the fast path when installed)."""
+    previous = recurrent.get_kernels()
+    if request.param == "reference":
+        recurrent.set_kernels(None)
+    yield request.param
+    recurrent.set_kernels(previous)
 
 INPUT_SIZE, HIDDEN_SIZE, PROJ_SIZE, SEQ_LEN, BATCH = 3, 4, 2, 4, 3
 UNSORTED_LENGTHS = [2, 4, 1]  # unsorted, with a full-length and a length-1 sequence
