@@ -197,7 +197,7 @@ def flatten_state(state_dict: dict[str, Any]) -> tuple[dict[str, np.ndarray], di
                 scalar = value if value is None else _to_numpy(value).item()
                 scalars.setdefault(str(int(index)), {})[key] = scalar
             else:
-                arrays[f"state.{int(index)}.{key}"] = np.ascontiguousarray(_to_numpy(value))
+                arrays[f"state.{int(index)}.{key}"] = np.asarray(_to_numpy(value), order="C")
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items()}
               for group in state_dict["param_groups"]]
     meta = {"param_groups": groups, "scalars": scalars}

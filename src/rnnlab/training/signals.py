@@ -1,0 +1,68 @@
+"""Stop training cleanly on Ctrl-C or ``kill``: finish the step, save, exit.
+
+Inside ``with graceful_interrupt() as interrupt:`` the first SIGINT (Ctrl-C) or SIGTERM only sets
+``interrupt.requested`` (and ``interrupt.signal_name``); the loop checks it at each step boundary,
+saves a checkpoint and leaves. A second signal raises ``KeyboardInterrupt`` at once, for when saving
+itself hangs. The previous handlers come back on exit.
+
+Signal handlers can only be installed from the main thread; elsewhere the context does nothing
+(``requested`` stays False) and signals keep their usual effect.
+
+>>> with graceful_interrupt() as interrupt:
+...     pass   # the training loop: `if interrupt.requested: save and break`
+>>> interrupt.requested
+False
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+HANDLED_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
+
+
+class InterruptRequest:
+    """The flag a training loop polls: ``requested`` and the ``signal_name`` that set it."""
+
+    def __init__(self, message: str | None = None, stream=None):
+        self.requested = False
+        self.signal_name: str | None = None
+        self.message = message
+        self.stream = stream
+
+    def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.requested:
+            raise KeyboardInterrupt(f"second {name}: stopping at once")
+        self.requested, self.signal_name = True, name
+        if self.message and self.stream is not None:
+            print(self.message.format(signal=name), file=self.stream, flush=True)
+
+    def __bool__(self) -> bool:
+        return self.requested
+
+    def __repr__(self) -> str:
+        return f"InterruptRequest(requested={self.requested}, signal_name={self.signal_name!r})"
+
+
+@contextlib.contextmanager
+def graceful_interrupt(message: str | None = None, stream=None) -> Iterator[InterruptRequest]:
+    """Turn SIGINT and SIGTERM into a flag while the block runs (see the module docstring).
+
+    ``message`` (with ``{signal}``) is printed to ``stream`` at the first signal, e.g.
+    ``"{signal}: saving at the end of this step (press Ctrl-C again to stop at once)"``.
+    """
+    request = InterruptRequest(message, stream)
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {}
+    try:
+        for signum in HANDLED_SIGNALS:
+            previous[signum] = signal.signal(signum, request._handle)
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

@@ -1,0 +1,191 @@
+"""Atomic writes and the run directory: round trips, interrupted writes, future formats, damaged files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnlab import backend
+from rnnlab.errors import RnnlabError
+from rnnlab.training import checkpoint
+from rnnlab.training.checkpoint import (FORMAT_VERSION, RunDirectory, atomic_write_bytes, atomic_write_json,
+                                        atomic_writer)
+from rnnlab.training.safetensors_io import load_safetensors, save_safetensors
+
+
+def model_state(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"rnn.weight_ih_l0": rng.standard_normal((8, 3)).astype(np.float32),
+            "rnn.bias_ih_l0": rng.standard_normal(8).astype(np.float32),
+            "decoder.weight": rng.standard_normal((5, 2)).astype(np.float32)}
+
+
+def test_atomic_write_replaces_whole_files(tmp_path):
+    path = tmp_path / "x.bin"
+    atomic_write_bytes(path, b"first")
+    atomic_write_bytes(path, b"second")
+    assert path.read_bytes() == b"second"
+    atomic_write_json(tmp_path / "c.json", {"a": [1, 2]})
+    assert json.loads((tmp_path / "c.json").read_text()) == {"a": [1, 2]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "x.bin"]
+
+
+def test_interrupted_write_leaves_previous_file_and_no_temp_files(tmp_path):
+    path = tmp_path / "model.safetensors"
+    save_safetensors(path, {"w": np.arange(3.0)})
+    before = path.read_bytes()
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with atomic_writer(path) as file:
+            file.write(b"half a new fi")
+            raise Boom()
+    # Also mid-way through a real tensor write: an array that fails to convert.
+    class Exploding:
+        def __array__(self, *args, **kwargs):
+            raise Boom()
+
+    with pytest.raises(Boom):
+        save_safetensors(path, {"w": np.arange(3.0), "bad": Exploding()})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_interrupt_during_the_replace_keeps_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "config.json"
+    atomic_write_json(path, {"v": 1})
+
+    def failing_replace(src, dst):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(checkpoint.os, "replace", failing_replace)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_json(path, {"v": 2})
+    assert json.loads(path.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_json_that_cannot_serialise_writes_nothing(tmp_path):
+    path = tmp_path / "c.json"
+    atomic_write_json(path, {"v": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"v": object()})
+    assert json.loads(path.read_text()) == {"v": 1}
+
+
+def test_run_directory_round_trip(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    assert not run.exists()
+    run.create({"model": {"cell": "lstm"}, "vocabulary": ["a", "b"]})
+    assert run.exists()
+    config = run.read_config()
+    assert config["format_version"] == FORMAT_VERSION and config["vocabulary"] == ["a", "b"]
+    assert "rnnlab_version" in config
+
+    weights = model_state()
+    backend.manual_seed(5)
+    backend.generator().standard_normal(3)
+    rng_state = backend.get_rng_state()
+    meta = {"step": 120, "epoch": 1, "position": 7, "rng_state": rng_state, "best_val_loss": 1.5,
+            "scheduler": {"last_epoch": 120, "base_lrs": [0.002]}, "history": [{"step": 100, "val_loss": 1.5}]}
+    arrays = {"optimizer/state.0.exp_avg": np.ones((8, 3), np.float32), "hidden/0": np.zeros((2, 4, 8))}
+    run.save_latest(weights, meta, arrays)
+    run.save_best(weights, {"step": 100, "val_loss": 1.5})
+
+    loaded_state, loaded_arrays, loaded_meta = run.load_training_state()
+    assert loaded_meta == meta
+    assert set(loaded_state) == set(weights) and set(loaded_arrays) == set(arrays)
+    for name in weights:
+        np.testing.assert_array_equal(loaded_state[name], weights[name])
+    for name in arrays:
+        np.testing.assert_array_equal(loaded_arrays[name], arrays[name])
+    for which in ("latest", "best", "auto"):
+        loaded = run.load_weights(which)
+        assert list(loaded) == list(weights)
+        np.testing.assert_array_equal(loaded["decoder.weight"], weights["decoder.weight"])
+    assert run.load_weights_meta("best") == {"step": 100, "val_loss": 1.5}
+
+    # The rng state survives the JSON round trip (PCG64's 128-bit integers included).
+    expected = backend.generator().standard_normal(4)
+    backend.set_rng_state(loaded_meta["rng_state"])
+    np.testing.assert_array_equal(backend.generator().standard_normal(4), expected)
+
+    # model.safetensors holds PyTorch's names only, no "model/" prefix and no optimizer arrays.
+    plain, metadata = load_safetensors(run.model_path)
+    assert list(plain) == list(weights) and metadata["format"] == "pt"
+
+
+def test_model_file_loads_into_torch_as_is(tmp_path, torch):
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    reference = torch.nn.GRU(3, 4)
+    run = RunDirectory(tmp_path)
+    run.create({})
+    state = {k: v.detach().numpy() + 1.0 for k, v in reference.state_dict().items()}
+    run.save_latest(state, {"step": 1})
+    model = torch.nn.GRU(3, 4)
+    model.load_state_dict(safetensors_torch.load_file(str(run.model_path)))
+    np.testing.assert_array_equal(model.weight_hh_l0.detach().numpy(), state["weight_hh_l0"])
+
+
+def test_create_refuses_to_clobber_a_run(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.create({"a": 1})
+    run.save_latest(model_state(), {"step": 1})
+    with pytest.raises(RnnlabError, match="already holds a run; add --resume .* or choose another --out"):
+        run.create({"a": 2})
+    run.create({"a": 2}, overwrite=True)
+    assert run.read_config()["a"] == 2 and not run.has_training_state()
+
+
+def test_auto_falls_back_to_latest_and_missing_files_are_one_line_errors(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    with pytest.raises(RnnlabError, match="config.json: no such file"):
+        run.read_config()
+    run.create({})
+    with pytest.raises(RnnlabError, match="training_state.safetensors: no such file"):
+        run.load_training_state()
+    with pytest.raises(RnnlabError, match="best.safetensors: no such file"):
+        run.load_weights("best")
+    run.save_latest(model_state(), {"step": 3})
+    assert set(run.load_weights("auto")) == set(model_state())
+
+
+def test_future_format_version_is_refused(tmp_path):
+    run = RunDirectory(tmp_path)
+    run.create({})
+    config = json.loads(run.config_path.read_text())
+    config["format_version"] = FORMAT_VERSION + 1
+    run.config_path.write_text(json.dumps(config))
+    with pytest.raises(RnnlabError, match=r"newer rnnlab \(format 2.*upgrade rnnlab") as info:
+        run.read_config()
+    assert "config.json" in str(info.value) and "\n" not in str(info.value)
+
+    save_safetensors(run.training_state_path, {"model/w": np.zeros(1)},
+                     {"format_version": str(FORMAT_VERSION + 1), "training_meta": "{}"})
+    with pytest.raises(RnnlabError, match="training_state.safetensors: written by a newer rnnlab"):
+        run.load_training_state()
+
+
+def test_damaged_files_are_one_line_errors(tmp_path):
+    run = RunDirectory(tmp_path)
+    run.create({})
+    run.save_latest(model_state(), {"step": 3})
+    data = run.training_state_path.read_bytes()
+    run.training_state_path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RnnlabError, match="training_state.safetensors: not a valid safetensors file"):
+        run.load_training_state()
+    run.config_path.write_text("{ not json")
+    with pytest.raises(RnnlabError, match="config.json: not valid JSON"):
+        run.read_config()
+    save_safetensors(run.training_state_path, {"model/w": np.zeros(1)}, {"format_version": "1"})
+    with pytest.raises(RnnlabError, match="training metadata is missing or damaged"):
+        run.load_training_state()
+
+
+def test_array_names_may_not_clash_with_the_model_prefix(tmp_path):
+    run = RunDirectory(tmp_path)
+    with pytest.raises(ValueError, match="clashes"):
+        run.save_latest(model_state(), {}, {"model/x": np.zeros(1)})
