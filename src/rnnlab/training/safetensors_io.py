@@ -21,7 +21,6 @@ NumPy (``safetensors.numpy.load_file``) and Hugging Face tools read these files,
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 from typing import BinaryIO
