@@ -1,0 +1,223 @@
+"""``CrossEntropyLoss``: log-softmax and negative log-likelihood in one numerically stable step,
+with PyTorch's arguments (``weight``, ``ignore_index``, ``reduction``, ``label_smoothing``) and shapes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from .module import Module
+
+__all__ = ["CrossEntropyLoss", "log_softmax"]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def log_softmax(logits, axis: int = -1):
+    r""":math:`\log \mathrm{softmax}(z)_c = z_c - \max z - \log \sum_k \exp(z_k - \max z)`.
+
+    Subtracting the maximum first keeps every ``exp`` in ``(0, 1]``: no overflow for large logits,
+    and the largest term contributes exactly 1 to the sum, so the ``log`` never sees 0.
+    """
+    xp = backend.xp
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class CrossEntropyLoss(Module):
+    r"""The cross entropy between the softmax of ``input`` (unnormalised logits) and class-index targets.
+
+    With :math:`p = \mathrm{log\_softmax}(x)` over the class dimension, :math:`w` the class weights
+    (all ones when ``weight`` is ``None``), :math:`\varepsilon` the label smoothing and :math:`C` the
+    number of classes, the unreduced loss of element :math:`n` is
+
+    .. math::
+        \ell_n = -(1 - \varepsilon)\, w_{y_n} p_{n, y_n}
+                 - \frac{\varepsilon}{C} \sum_{c=1}^{C} w_c\, p_{n, c}
+                 \qquad (\ell_n = 0 \text{ when } y_n = \text{ignore\_index}),
+
+    and the reductions are
+
+    .. math::
+        \text{mean: } \frac{\sum_n \ell_n}{\sum_{n:\, y_n \ne \text{ignore\_index}} w_{y_n}}, \qquad
+        \text{sum: } \sum_n \ell_n, \qquad \text{none: } (\ell_n)_n.
+
+    So ``'mean'`` divides by the number of non-ignored targets, or by their total weight when
+    ``weight`` is given, exactly as PyTorch (and is ``nan`` when every target is ignored).
+
+    Backward: writing the loss as :math:`\ell_n = -\sum_c a_{n,c} p_{n,c}` with
+    :math:`a_{n,c} = (1-\varepsilon) w_{y_n} [c = y_n] + \frac{\varepsilon}{C} w_c` and
+    :math:`A_n = \sum_c a_{n,c}`, the gradient with respect to the logits is
+
+    .. math::
+        \frac{\partial L}{\partial x_{n,c}} = g_n \left( A_n\, \mathrm{softmax}(x_n)_c - a_{n,c} \right),
+
+    where :math:`g_n` is ``grad_loss`` (``'sum'``), ``grad_loss`` divided by the mean's denominator
+    (``'mean'``), or ``grad_loss[n]`` (``'none'``). Without weights or smoothing this is the familiar
+    :math:`\mathrm{softmax}(x_n) - \mathrm{onehot}(y_n)`.
+
+    Args:
+        weight: optional array of :math:`C` class weights.
+        ignore_index: targets equal to this value contribute neither loss nor gradient. Default: -100.
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+        label_smoothing: :math:`\varepsilon \in [0, 1]`; the target becomes a mix of the one-hot class
+            and the uniform distribution, as in PyTorch. Default: 0.0.
+
+    Shape:
+        - Input: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, \ldots, d_K)`, floating.
+        - Target: :math:`()`, :math:`(N)` or :math:`(N, d_1, \ldots, d_K)`, integer class indices in
+          :math:`[0, C)` (or ``ignore_index``).
+        - Output: a scalar (0-d array); with ``reduction='none'`` the shape of the target.
+        - ``backward(grad_loss=1.0)`` returns the gradient with respect to ``input``, same shape as it.
+
+    >>> import numpy as np
+    >>> from rnnlab.nn.loss import CrossEntropyLoss
+    >>> criterion = CrossEntropyLoss()
+    >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> loss = criterion(logits, np.array([0, 2]))
+    >>> round(float(loss), 6)  # mean of -log(e^2/(e^2+2)) and -log(1/3)
+    0.665872
+    >>> criterion.backward().round(4)  # (softmax - onehot) / N
+    array([[-0.0596,  0.0298,  0.0298],
+           [ 0.1667,  0.1667, -0.3333]])
+    """
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{reduction} is not a valid value for reduction (use 'none', 'mean' or 'sum')")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+        if weight is not None:
+            weight = np.asarray(weight.detach().cpu().numpy() if hasattr(weight, "detach") else weight)
+            if weight.ndim != 1 or weight.dtype.kind not in "fiu":
+                raise ValueError(f"weight must be a 1-D array of class weights, got shape {weight.shape}")
+            weight = backend.xp.asarray(weight)
+        self.weight = weight  # a plain array, not a Parameter: it is not trained
+        self.ignore_index = int(ignore_index)
+        self.reduction = reduction
+        self.label_smoothing = float(label_smoothing)
+        self._cache = None
+
+    def _flatten(self, input, target):
+        """(M, C) logits with classes last and (M,) targets, checking shapes as PyTorch does."""
+        xp = backend.xp
+        if input.ndim == 0:
+            raise ValueError("Expected 1 or more dimensions (got 0)")
+        if target.dtype.kind not in "iu":
+            raise TypeError(f"CrossEntropyLoss expects integer class indices as target, got dtype {target.dtype} "
+                            f"(probability targets are not supported)")
+        if input.ndim == 1:
+            if target.ndim != 0:
+                raise ValueError(f"for unbatched input of shape {input.shape} the target must be a scalar class "
+                                 f"index, got shape {target.shape}")
+            return input.reshape(1, -1), target.reshape(1)
+        if target.ndim == 0 or input.shape[0] != target.shape[0]:
+            got = target.shape[0] if target.ndim else "a scalar"
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({got}).")
+        expected = (input.shape[0],) + input.shape[2:]
+        if target.shape != expected:
+            raise ValueError(f"Expected target size {list(expected)}, got {list(target.shape)}")
+        classes = input.shape[1]
+        logits = xp.moveaxis(input, 1, -1).reshape(-1, classes)  # (N, d1.., C) -> (M, C)
+        return logits, target.reshape(-1)
+
+    def forward(self, input, target):
+        xp = backend.xp
+        input = xp.asarray(input)
+        if input.dtype.kind != "f":
+            raise TypeError(f"CrossEntropyLoss expects floating-point logits, got dtype {input.dtype}")
+        target = xp.asarray(target)
+        logits, targets = self._flatten(input, target)
+        dtype = logits.dtype
+        num_classes = logits.shape[1]
+        if self.weight is not None and self.weight.shape != (num_classes,):
+            raise ValueError(f"weight tensor should be defined either for all {num_classes} classes or no classes "
+                             f"but got weight tensor of shape: {list(self.weight.shape)}")
+
+        valid = targets != self.ignore_index  # (M,)
+        bad = targets[valid & ((targets < 0) | (targets >= num_classes))]
+        if bad.size:
+            raise IndexError(f"Target {int(bad[0])} is out of bounds: class indices must lie in "
+                             f"[0, {num_classes - 1}] (or equal ignore_index={self.ignore_index})")
+        safe_targets = xp.where(valid, targets, 0).astype(xp.intp)
+        class_weight = None if self.weight is None else self.weight.astype(dtype)
+        target_weight = valid.astype(dtype) if class_weight is None else class_weight[safe_targets] * valid  # (M,)
+
+        log_probs = log_softmax(logits, axis=1)  # (M, C)
+        rows = xp.arange(logits.shape[0])
+        losses = -target_weight * log_probs[rows, safe_targets]  # (M,)
+        smoothing = self.label_smoothing
+        if smoothing > 0:
+            weighted = log_probs if class_weight is None else log_probs * class_weight
+            losses = (1 - smoothing) * losses - (smoothing / num_classes) * weighted.sum(axis=1) * valid
+
+        denominator = target_weight.sum()
+        if self.reduction == "none":
+            output = losses.reshape(target.shape)
+        elif self.reduction == "sum":
+            output = losses.sum()
+        elif denominator == 0:  # every target ignored: PyTorch gives nan (0/0), without a warning here
+            output = xp.asarray(np.nan, dtype=dtype)
+        else:
+            output = losses.sum() / denominator
+        output = xp.asarray(output, dtype=dtype)
+
+        if backend.is_grad_enabled():
+            self._cache = (input.shape, target.shape, log_probs, safe_targets, valid, target_weight,
+                           class_weight, denominator)
+        else:
+            self._cache = None
+        return output
+
+    def backward(self, grad_loss=1.0):
+        xp = backend.xp
+        if self._cache is None:
+            raise RuntimeError("CrossEntropyLoss.backward() called without a matching forward: run forward first, "
+                               "with gradients enabled (not under rnnlab.no_grad()), and call backward once per "
+                               "forward")
+        input_shape, target_shape, log_probs, safe_targets, valid, target_weight, class_weight, denominator = \
+            self._cache
+        self._cache = None
+        dtype = log_probs.dtype
+        num_rows, num_classes = log_probs.shape
+        grad_loss = xp.asarray(grad_loss, dtype=dtype)
+        if self.reduction == "none":
+            scale = xp.broadcast_to(grad_loss, target_shape).reshape(num_rows)  # g_n
+        elif grad_loss.ndim != 0:
+            raise ValueError(f"grad_loss must be a scalar for reduction='{self.reduction}', got shape "
+                             f"{grad_loss.shape}")
+        elif self.reduction == "mean":
+            scale = grad_loss / denominator if denominator != 0 else xp.zeros((), dtype=dtype)
+        else:
+            scale = grad_loss
+
+        smoothing = self.label_smoothing
+        on_target = (1 - smoothing) * target_weight  # a_{n, y_n} without the smoothing part
+        total = on_target  # A_n
+        if smoothing > 0:
+            class_total = num_classes if class_weight is None else class_weight.sum()
+            total = on_target + (smoothing / num_classes) * class_total * valid
+        grad = xp.exp(log_probs) * (scale * total)[:, None]  # g_n A_n softmax_nc
+        rows = xp.arange(num_rows)
+        grad[rows, safe_targets] -= scale * on_target
+        if smoothing > 0:
+            spread = xp.ones(num_classes, dtype=dtype) if class_weight is None else class_weight
+            grad -= ((scale * valid) * (smoothing / num_classes))[:, None] * spread
+
+        if len(input_shape) == 1:
+            return grad.reshape(input_shape)
+        moved_shape = (input_shape[0],) + input_shape[2:] + (input_shape[1],)
+        return xp.ascontiguousarray(xp.moveaxis(grad.reshape(moved_shape), -1, 1))
+
+    def extra_repr(self) -> str:
+        parts = []
+        if self.weight is not None:
+            parts.append(f"weight=<{self.weight.shape[0]} classes>")
+        if self.ignore_index != -100:
+            parts.append(f"ignore_index={self.ignore_index}")
+        if self.reduction != "mean":
+            parts.append(f"reduction='{self.reduction}'")
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        return ", ".join(parts)
