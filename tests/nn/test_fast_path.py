@@ -177,6 +177,20 @@ def test_read_only_x_proj_is_copied_not_written():
     np.testing.assert_array_equal(x_proj, cell_arrays("lstm", seed=9)["x_proj"])
 
 
+def test_output_cannot_be_modified_in_place_before_backward():
+    """The output is a view of the states the backward reads: in-place writes raise instead of
+    silently changing the gradients (PyTorch raises for an in-place change of a saved tensor too)."""
+    arrays = cell_arrays("lstm", seed=4)
+    output, _, _, cache = recurrent_fast.lstm_forward(arrays["x_proj"].copy(), arrays["h0"], arrays["c0"],
+                                                      arrays["weight_hh"], arrays["bias_hh"])
+    with pytest.raises(ValueError, match="read-only"):
+        output *= 2
+    with rnnlab.no_grad():
+        free, _, _, _ = recurrent_fast.lstm_forward(arrays["x_proj"].copy(), arrays["h0"], arrays["c0"],
+                                                    arrays["weight_hh"], arrays["bias_hh"])
+    free *= 2  # no backward to protect
+
+
 def test_float64_goes_to_the_exact_reference():
     rng = np.random.default_rng(0)
     x_proj, h0, c0 = rng.standard_normal((4, 2, 12)), rng.standard_normal((2, 3)), rng.standard_normal((2, 3))

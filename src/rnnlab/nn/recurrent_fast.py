@@ -348,9 +348,15 @@ def _active_rows(lengths, num_steps, batch):
 
 
 def _layer_output(states, active, lengths):
-    """The layer's output: the states after each step, a view when no step is padded; 0 at padded steps."""
+    """The layer's output: the states after each step, a view when no step is padded; 0 at padded steps.
+
+    The view is read-only while a backward pass still needs the states: writing into the output in
+    place raises (as PyTorch does for a tensor saved for backward) instead of corrupting gradients."""
     if lengths is None:
-        return states[1:]
+        output = states[1:]
+        if backend.is_grad_enabled():
+            output.flags.writeable = False
+        return output
     return np.where(active[:, :, None], states[1:], np.float32(0))
 
 
