@@ -240,9 +240,11 @@ def main(argv=None) -> int:
         print(f"| {label:28s} | {table_cell(a)} | {table_cell(b)} |")
     within = gap_at_budget <= 0.05
     no_worse = gap_at_steps is None or gap_at_steps <= 0.01  # 0.01: float32 rounding drifts apart over steps
-    print(f"\nat the same budget: rnnlab - PyTorch = {gap_at_budget:+.4f} bpc ({'within' if within else 'NOT within'} 0.05)")
+    print(f"\nat the same budget: rnnlab - PyTorch = {gap_at_budget:+.4f} bpc "
+          f"({'within' if within else 'NOT within'} 0.05)")
+    verdict = "no worse" if no_worse else "WORSE"
     print("at the same steps:  " + ("PyTorch made fewer steps; not compared" if gap_at_steps is None else
-                                   f"rnnlab - PyTorch = {gap_at_steps:+.4f} bpc ({'no worse' if no_worse else 'WORSE'})"))
+                                   f"rnnlab - PyTorch = {gap_at_steps:+.4f} bpc ({verdict})"))
 
     results = {
         "config": {k: v for k, v in vars(args).items() if k != "json"},

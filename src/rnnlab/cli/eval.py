@@ -22,11 +22,13 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: loss, bpc, characters, unknown, unknown_symbols, "
                              "checkpoint)")
-    parser.add_argument("--encoding", default=None, metavar="NAME", help="text encoding of TEXT_FILE (default: the run's)")
+    parser.add_argument("--encoding", default=None, metavar="NAME",
+                        help="text encoding of TEXT_FILE (default: the run's)")
     # the layout of training's evaluations (rnnlab.training.charlm.EVAL_BATCH_SIZE, EVAL_SEQ_LEN): same numbers
     parser.add_argument("--batch-size", type=int, metavar="B", default=64,
                         help="parallel streams while scoring (default: 64)")
-    parser.add_argument("--seq-len", type=int, metavar="T", default=128, help="steps per chunk while scoring (default: 128)")
+    parser.add_argument("--seq-len", type=int, metavar="T", default=128,
+                        help="steps per chunk while scoring (default: 128)")
     add_checkpoint_flag(parser)
     parser.set_defaults(handler=run)
 

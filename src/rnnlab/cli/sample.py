@@ -18,18 +18,20 @@ def register(subparsers) -> None:
                     "is generated. The prime is read in one pass and the hidden state carries on from it.",
         epilog="Example: rnnlab sample runs/hamlet --prime 'HAMLET:' --length 300 --temperature 0.8")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab train`")
-    parser.add_argument("--length", type=int, metavar="N", default=500, help="characters to generate per sample (default: 500)")
+    parser.add_argument("--length", type=int, metavar="N", default=500,
+                        help="characters to generate per sample (default: 500)")
     parser.add_argument("--temperature", type=float, metavar="T", default=1.0,
                         help="> 0; below 1 sharper and safer, above 1 more varied (default: 1.0)")
-    parser.add_argument("--top-k", type=int, metavar="K", default=None, help="sample only among the K most likely characters")
+    parser.add_argument("--top-k", type=int, metavar="K", default=None,
+                        help="sample only among the K most likely characters")
     parser.add_argument("--top-p", type=float, metavar="P", default=None,
                         help="nucleus sampling: only among the most likely characters that make up probability P")
     parser.add_argument("--greedy", action="store_true", help="always take the most likely character")
     parser.add_argument("--prime", default=None, metavar="TEXT",
                         help="text to start from, printed before the continuation (default: a newline)")
     parser.add_argument("--seed", type=int, metavar="S", default=None, help="random seed, for a reproducible sample")
-    parser.add_argument("--num-samples", type=int, metavar="M", default=1, help="independent samples, separated by a blank "
-                                                                    "line (default: 1)")
+    parser.add_argument("--num-samples", type=int, metavar="M", default=1,
+                        help="independent samples, separated by a blank line (default: 1)")
     add_checkpoint_flag(parser)
     parser.set_defaults(handler=run)
 

@@ -6,7 +6,6 @@ takes the saved run's value). Fresh runs fill the gaps from :class:`rnnlab.train
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -42,41 +41,48 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR exactly where its last checkpoint left it; flags left "
                              "out take the saved run's values; --steps counts from the start of the run")
+    d = defaults
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=MODELS, help=f"recurrent cell (default: {defaults.model})")
-    model.add_argument("--hidden-size", type=int, metavar="N", help=f"features of the hidden state (default: {defaults.hidden_size})")
-    model.add_argument("--num-layers", type=int, metavar="N", help=f"stacked recurrent layers (default: {defaults.num_layers})")
-    model.add_argument("--embedding-size", type=int, metavar="N", help="features of a character's embedding "
-                                                          "(default: the hidden size, at most 128)")
-    model.add_argument("--dropout", type=float, metavar="P", help=f"dropout between recurrent layers (default: {defaults.dropout})")
-    model.add_argument("--dtype", choices=("float32", "float64"), help=f"floating type (default: {defaults.dtype})")
+    model.add_argument("--model", choices=MODELS, help=f"recurrent cell (default: {d.model})")
+    model.add_argument("--hidden-size", type=int, metavar="N",
+                       help=f"features of the hidden state (default: {d.hidden_size})")
+    model.add_argument("--num-layers", type=int, metavar="N",
+                       help=f"stacked recurrent layers (default: {d.num_layers})")
+    model.add_argument("--embedding-size", type=int, metavar="N",
+                       help="features of a character's embedding (default: the hidden size, at most 128)")
+    model.add_argument("--dropout", type=float, metavar="P",
+                       help=f"dropout between recurrent layers (default: {d.dropout})")
+    model.add_argument("--dtype", choices=("float32", "float64"), help=f"floating type (default: {d.dtype})")
     data = parser.add_argument_group("data")
-    data.add_argument("--encoding", metavar="NAME", help=f"text encoding of TEXT_FILE (default: {defaults.encoding})")
+    data.add_argument("--encoding", metavar="NAME", help=f"text encoding of TEXT_FILE (default: {d.encoding})")
     data.add_argument("--bytes", dest="byte_mode", action="store_const", const=True, default=None,
                       help="byte mode: model the raw bytes (for text that is not UTF-8 or mixes encodings)")
-    data.add_argument("--seq-len", type=int, metavar="T", help=f"characters per stream per step, the truncated-BPTT length "
-                                                  f"(default: {defaults.seq_len})")
-    data.add_argument("--batch-size", type=int, metavar="B", help=f"parallel contiguous streams (default: {defaults.batch_size})")
+    data.add_argument("--seq-len", type=int, metavar="T",
+                      help=f"characters per stream per step, the truncated-BPTT length (default: {d.seq_len})")
+    data.add_argument("--batch-size", type=int, metavar="B",
+                      help=f"parallel contiguous streams (default: {d.batch_size})")
     optimization = parser.add_argument_group("optimization")
-    optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"update rule, PyTorch's (default: {defaults.optimizer})")
-    optimization.add_argument("--lr", type=float, help=f"learning rate (default: {defaults.lr})")
-    optimization.add_argument("--grad-clip", type=float, metavar="NORM", help=f"clip the global gradient norm to this; 0: off "
-                                                              f"(default: {defaults.grad_clip})")
-    optimization.add_argument("--seed", type=int, metavar="S", help=f"seed for initialisation, dropout and sampling "
-                                                       f"(default: {defaults.seed})")
+    optimization.add_argument("--optimizer", choices=OPTIMIZERS,
+                              help=f"update rule, PyTorch's (default: {d.optimizer})")
+    optimization.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
+    optimization.add_argument("--grad-clip", type=float, metavar="NORM",
+                              help=f"clip the global gradient norm to this; 0: off (default: {d.grad_clip})")
+    optimization.add_argument("--seed", type=int, metavar="S",
+                              help=f"seed for initialisation, dropout and sampling (default: {d.seed})")
     length = parser.add_argument_group("how long")
     length.add_argument("--steps", type=int, metavar="N", help="stop at this step, counted from the start of the run")
     length.add_argument("--epochs", type=float, metavar="E", help="stop after this many passes over the training split")
     length.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this many seconds")
     evaluation = parser.add_argument_group("evaluation and checkpoints")
-    evaluation.add_argument("--eval-every", type=int, metavar="N", help=f"steps between validation evaluations; 0: only at "
-                                                           f"the end (default: {defaults.eval_every})")
-    evaluation.add_argument("--eval-chars", type=int, metavar="N", help=f"validation characters scored per evaluation "
-                                                           f"(default: {defaults.eval_chars})")
-    evaluation.add_argument("--checkpoint-every", type=int, metavar="N", help="steps between checkpoints (default: at each "
-                                                                 "evaluation, and always at the end)")
-    evaluation.add_argument("--sample-length", type=int, metavar="N", help=f"characters of the sample shown at each "
-                                                              f"evaluation; 0: none (default: {defaults.sample_length})")
+    evaluation.add_argument("--eval-every", type=int, metavar="N",
+                            help=f"steps between validation evaluations; 0: only at the end (default: {d.eval_every})")
+    evaluation.add_argument("--eval-chars", type=int, metavar="N",
+                            help=f"validation characters scored per evaluation (default: {d.eval_chars})")
+    evaluation.add_argument("--checkpoint-every", type=int, metavar="N",
+                            help="steps between checkpoints (default: at each evaluation, and always at the end)")
+    evaluation.add_argument("--sample-length", type=int, metavar="N",
+                            help=f"characters of the sample shown at each evaluation; 0: none "
+                                 f"(default: {d.sample_length})")
     parser.set_defaults(handler=run)
 
 

@@ -132,7 +132,8 @@ class CharRNN(Module):
         """ids ``(L, N)`` -> logits ``(L, N, V)``, final state (same structure as ``state``)."""
         ids = backend.xp.asarray(ids)
         if ids.ndim != 2:
-            raise ValueError(f"CharRNN: expected ids of shape (L, N), got {ids.ndim}D input of shape {tuple(ids.shape)}")
+            raise ValueError(f"CharRNN: expected ids of shape (L, N), got {ids.ndim}D input of shape "
+                             f"{tuple(ids.shape)}")
         embedded = self.embedding(ids)               # (L, N, E)
         output, state = self.rnn(embedded, state)    # (L, N, H)
         logits = self.decoder(output)                # (L, N, V)
