@@ -206,3 +206,31 @@ def test_non_finite_losses_stop_the_run_with_one_line(tmp_path):
                      broken[:8], labels[:8].astype(np.int64), ("a", "b", "c"))
     with pytest.raises(RnnlabError, match="the loss was not finite for 3 steps in a row"):
         quiet_train(spike_config(None, dataset="mnist", max_bad_steps=3, epochs=5), tmp_path / "run", data=data)
+
+
+def test_an_interrupt_saves_and_resume_finishes_like_an_uninterrupted_run(tmp_path, monkeypatch):
+    import signal
+
+    import rnnlab.training.classify as classify
+
+    paths = write_spike_idx(tmp_path, train_count=128, test_count=16)
+    straight = quiet_train(spike_config(paths, epochs=2), tmp_path / "straight")
+    calls = {"count": 0}
+    original = classify.scale_pixels
+
+    def interrupt_on_the_sixth_batch(images, dtype=np.float32):
+        calls["count"] += 1  # 4 training batches, the test set at the end of epoch 1, then step 5
+        if calls["count"] == 6:
+            signal.raise_signal(signal.SIGINT)  # as Ctrl-C: the step finishes, then the loop saves and leaves
+        return original(images, dtype)
+
+    monkeypatch.setattr(classify, "scale_pixels", interrupt_on_the_sixth_batch)
+    stopped = quiet_train(spike_config(paths, epochs=2), tmp_path / "run")
+    monkeypatch.setattr(classify, "scale_pixels", original)
+    assert stopped.stop_reason == "interrupted" and stopped.step == 5 and stopped.test is None
+    assert RunDirectory(tmp_path / "run").load_training_state()[2]["step"] == 5
+    resumed = quiet_train(spike_config(paths, epochs=2), tmp_path / "run", resume=True)
+    assert resumed.step == straight.step == 8
+    ours = RunDirectory(tmp_path / "run").load_weights("latest")
+    for name, value in RunDirectory(tmp_path / "straight").load_weights("latest").items():
+        np.testing.assert_array_equal(ours[name], value, err_msg=name)

@@ -184,7 +184,7 @@ def run_train(args) -> int:
         if (out / "config.json").exists():
             raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     config.validate()
-    train(config, out, resume=args.resume, stream=sys.stderr, progress_bar=sys.stderr.isatty())
+    train(config, out, resume=args.resume, stream=sys.stderr)
     return 0
 
 

@@ -468,7 +468,7 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
             run.save_best(model.state_dict(), {"step": step, "epoch": epoch, "val_loss": val.loss,
                                                "val_accuracy": val.accuracy})
 
-    progress = Progress(total_steps=max_steps, time_budget=config.time_budget, stream=stream) \
+    progress = Progress(total_steps=max_steps, time_budget=config.time_budget, stream=stream, start_step=step) \
         if progress_bar else None
     log = _log_to(progress, stream)
     result = ClassifyResult(Path(out), step, epoch, "epochs", history)
@@ -483,7 +483,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     saved_step = None
     model.train()
     try:
-        with graceful_interrupt() as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with graceful_interrupt("{signal}: saving at the end of this step (press Ctrl-C again to stop at once)",
+                                stream) as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
                 if max_steps is not None and step >= max_steps:
                     result.stop_reason = "steps" if config.steps is not None and step >= config.steps else "epochs"
@@ -537,7 +538,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                 train_seconds += elapsed
                 epoch_seconds += elapsed
                 if progress is not None:
-                    progress.update(step, loss=loss)
+                    images_per_s = (step - start_step) * config.batch_size / max(train_seconds, 1e-9)
+                    progress.update(step, loss=loss, extra=f"epoch {epoch + 1}  {images_per_s:,.0f} images/s")
                 if position >= batches_per_epoch:
                     position, epoch = 0, epoch + 1
                     end_of_epoch(epoch_seconds)
