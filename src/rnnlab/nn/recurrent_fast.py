@@ -4,8 +4,9 @@ Read ``recurrent_math.py`` for the math; this file only changes how it is execut
 
 - **One fused kernel per step.** NumPy walks memory once per operation and allocates a temporary for
   each; an LSTM step is ~20 of them. Here each step is one matrix product (BLAS, ``out=`` into a
-  preallocated buffer) and one numba-compiled loop that does all the element-wise work of the step
-  (bias, activations, cell update, masking, output) in a single pass.
+  preallocated buffer) and one numba-compiled call that does all the element-wise work of the step
+  (bias, activations, cell update, masking) row by row, in a few short loops that LLVM vectorises (it
+  gives up on a loop that touches too many arrays: one big loop ran 5x slower).
 - **Vectorisable activations.** numba calls the C library's scalar ``tanhf`` (15 ns each), which would
   cost more than the matrix products. Activations use Eigen's rational approximation of tanh
   (plain arithmetic, so LLVM vectorises the loop; max error 3.4e-7 absolute, a few float32 ulp) and
@@ -17,8 +18,11 @@ Read ``recurrent_math.py`` for the math; this file only changes how it is execut
   LSTM backward recomputes ``tanh(c)`` instead of keeping it. Together this keeps a training step's
   peak memory at or below PyTorch's. The backward writes each step's gate gradients straight into
   ``grad_x_proj``; weight gradients are one product over all steps.
-- **Transposes made once per call.** ``W_hh.T`` is copied contiguous when the sequence is long enough
-  to pay for the copy (BLAS runs ~30% faster on it); short calls (sampling) use the strided view.
+- **Transposes made once per call.** ``W_hh.T`` is copied contiguous (32 rows at a time: NumPy's own
+  transposing copy of a 2048 x 512 matrix takes 9x longer) when the sequence is long enough to pay
+  for the copy (BLAS runs ~30% faster on it); short calls (sampling) use the strided view.
+
+Measured effect and what limits it (OpenBLAS's small per-step products): ``benchmarks/RESULTS.md``.
 
 Only float32 is accelerated (the default dtype); float64 arrays (``rnnlab.gradcheck``) go to the
 reference, which is exact in float64.
