@@ -397,6 +397,40 @@ def _bias_or_zeros(bias, size):
     return np.zeros(size, dtype=np.float32) if bias is None else _contiguous(bias)
 
 
+@_jit
+def _transpose_into(a, out):
+    """out = a.T for small blocks (one step's gradients)."""
+    rows, cols = a.shape
+    for k in range(cols):
+        for n in range(rows):
+            out[k, n] = a[n, k]
+
+
+class _BackwardProduct:
+    """``out = grad @ W_hh`` for every step of a backward pass, ``grad`` (N, G), ``W_hh`` (G, H).
+
+    For long sequences it is computed as ``(W_hh.T @ grad.T).T`` with ``W_hh.T`` copied contiguous once:
+    OpenBLAS runs that shape 1.3-1.7x faster (32x512 @ 512x128: 42 -> 24 us; 32x2048 @ 2048x512:
+    457 -> 343 us), which more than pays for transposing the two small blocks each step."""
+
+    def __init__(self, weight, num_steps, batch):
+        self.transposed = num_steps >= _TRANSPOSE_MIN_STEPS
+        if self.transposed:
+            self.weight_t = _transposed(weight, num_steps)  # (H, G)
+            self.grad_t = np.empty((weight.shape[0], batch), dtype=np.float32)
+            self.out_t = np.empty((weight.shape[1], batch), dtype=np.float32)
+        else:
+            self.weight = _contiguous(weight)
+
+    def __call__(self, grad, out):
+        if self.transposed:
+            _transpose_into(grad, self.grad_t)
+            np.matmul(self.weight_t, self.grad_t, out=self.out_t)
+            _transpose_into(self.out_t, out)
+        else:
+            np.matmul(grad, self.weight, out=out)
+
+
 def _grad_output_steps(grad_output, num_steps, batch, size):
     """grad_output as a contiguous (L, N, size) array, or one zero (N, size) block repeated."""
     if grad_output is None:
@@ -445,14 +479,14 @@ def rnn_backward(grad_output, grad_h_n, cache):
         return recurrent_math.rnn_backward(grad_output, grad_h_n, cache)
     _, states, weight_hh, has_bias, relu, active = cache
     num_steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
-    weight = _contiguous(weight_hh)
+    product = _BackwardProduct(weight_hh, num_steps, batch)
     grad_outputs = _grad_output_steps(grad_output, num_steps, batch, hidden)
     grad_rec = _start_grad(grad_h_n, (batch, hidden))
     grad_carry = np.zeros((batch, hidden), dtype=np.float32)
     grad_pre = np.empty((num_steps, batch, hidden), dtype=np.float32)
     for t in reversed(range(num_steps)):
         _rnn_backward_step(states[t + 1], grad_rec, grad_carry, grad_outputs[t], active[t], relu, grad_pre[t])
-        np.matmul(grad_pre[t], weight, out=grad_rec)
+        product(grad_pre[t], grad_rec)
     flat_grad_pre = grad_pre.reshape(num_steps * batch, hidden)
     grads = {
         "weight_hh": flat_grad_pre.T @ states[:num_steps].reshape(num_steps * batch, hidden),
@@ -524,7 +558,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     num_steps, batch, four_hidden = gates_all.shape
     hidden = four_hidden // 4
     out_size = states.shape[-1]
-    weight = _contiguous(weight_hh)
+    product = _BackwardProduct(weight_hh, num_steps, batch)
     grad_outputs = _grad_output_steps(grad_output, num_steps, batch, out_size)
     grad_rec = _start_grad(grad_h_n, (batch, out_size))
     grad_carry = np.zeros((batch, out_size), dtype=np.float32)
@@ -547,7 +581,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
             scratch_carry[:] = 0.0
             _lstm_backward_step(gates_all[t], cells[t], cells[t + 1], grad_h_full, scratch_carry, zeros_hidden,
                                 grad_c, active[t], grad_pre[t])
-        np.matmul(grad_pre[t], weight, out=grad_rec)
+        product(grad_pre[t], grad_rec)
     flat_grad_pre = grad_pre.reshape(num_steps * batch, four_hidden)
     grads = {
         "weight_hh": flat_grad_pre.T @ states[:num_steps].reshape(num_steps * batch, out_size),
@@ -600,7 +634,7 @@ def gru_backward(grad_output, grad_h_n, cache):
     _, rzn_all, hidden_n_all, states, weight_hh, has_bias, active = cache
     num_steps, batch, three_hidden = rzn_all.shape
     hidden = three_hidden // 3
-    weight = _contiguous(weight_hh)
+    product = _BackwardProduct(weight_hh, num_steps, batch)
     grad_outputs = _grad_output_steps(grad_output, num_steps, batch, hidden)
     grad_rec = _start_grad(grad_h_n, (batch, hidden))
     grad_carry = np.zeros((batch, hidden), dtype=np.float32)
@@ -609,7 +643,7 @@ def gru_backward(grad_output, grad_h_n, cache):
     for t in reversed(range(num_steps)):
         _gru_backward_step(rzn_all[t], hidden_n_all[t], states[t], grad_rec, grad_carry, grad_outputs[t],
                            active[t], grad_x_proj[t], grad_hidden_gates)
-        np.matmul(grad_hidden_gates, weight, out=grad_rec)
+        product(grad_hidden_gates, grad_rec)
     # grad of h W_hh.T + b_hh = grad_x_proj except the n part, which is scaled by r
     rows = num_steps * batch
     flat_x = grad_x_proj.reshape(rows, three_hidden)
