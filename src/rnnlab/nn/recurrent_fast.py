@@ -511,13 +511,20 @@ def lstm_forward(x_proj, h0, c0, weight_hh, bias_hh, weight_hr=None, lengths=Non
     bias = _bias_or_zeros(bias_hh, four_hidden)
     weight_t = _transposed(weight_hh, num_steps)
     projected = weight_hr is not None
+    scale, offset = _lstm_activation_constants(hidden)
+    if num_steps == 1 and not keep_cache and not projected:
+        # One step without a cache (generation, one character at a time): no state arrays to build.
+        pre = np.matmul(h0, weight_t)
+        c_n, h_n = np.empty_like(c0), np.empty((batch, out_size), dtype=np.float32)
+        _lstm_forward_step(pre, x_proj[0], bias, scale, offset, c0, h0, active[0], c_n, h_n)
+        output = h_n[None] if lengths is None else np.where(active[:, :, None], h_n[None], np.float32(0))
+        return output, h_n.copy(), c_n, None
 
     states = np.empty((num_steps + 1, batch, out_size), dtype=np.float32)  # states[t] = h_{t-1}
     states[0] = h0
     # With a cache every step keeps its own gates and cells; without one, two rolling buffers do.
     cache_steps = num_steps if keep_cache else 1
     gates_all = x_proj  # the gate activations are written over x_proj (see the module docstring)
-    scale, offset = _lstm_activation_constants(hidden)
     pre = np.empty((batch, four_hidden), dtype=np.float32)
     cells = np.empty((num_steps + 1 if keep_cache else 2, batch, hidden), dtype=np.float32)
     cells[0] = c0
