@@ -167,6 +167,20 @@ def test_no_grad_keeps_no_cache_and_same_output(cell):
         assert_same(expected, got, cell)
 
 
+@pytest.mark.parametrize("lengths", [None, np.array([1, 0, 1, 0, 1, 1])], ids=["full", "lengths"])
+def test_one_step_generation_path_matches(lengths):
+    """L = 1 without a cache (sampling) takes a shorter path: same numbers, state kept where length is 0."""
+    arrays = cell_arrays("lstm", seed=12, steps=1)
+    with rnnlab.no_grad():
+        expected = recurrent_math.lstm_forward(arrays["x_proj"], arrays["h0"], arrays["c0"], arrays["weight_hh"],
+                                               arrays["bias_hh"], lengths=lengths)
+        got = recurrent_fast.lstm_forward(arrays["x_proj"].copy(), arrays["h0"], arrays["c0"], arrays["weight_hh"],
+                                          arrays["bias_hh"], lengths=lengths)
+    assert got[3] is None
+    for name, a, b in zip(("output", "h_n", "c_n"), expected[:3], got[:3]):
+        assert_same(a, b, name)
+
+
 def test_read_only_x_proj_is_copied_not_written():
     arrays = cell_arrays("lstm", seed=9)
     x_proj = arrays["x_proj"]
