@@ -189,3 +189,43 @@ def test_array_names_may_not_clash_with_the_model_prefix(tmp_path):
     run = RunDirectory(tmp_path)
     with pytest.raises(ValueError, match="clashes"):
         run.save_latest(model_state(), {}, {"model/x": np.zeros(1)})
+
+
+def test_a_run_directory_removed_while_training_is_made_again_with_its_config(tmp_path, capsys):
+    import shutil
+
+    run = RunDirectory(tmp_path / "run")
+    run.create({"model": {"cell": "gru"}})
+    shutil.rmtree(run.path)  # the user deletes the run directory mid-way
+    run.save_best(model_state(), {"step": 10})
+    run.save_latest(model_state(), {"step": 10})
+    assert RunDirectory(run.path).read_config()["model"] == {"cell": "gru"}
+    assert RunDirectory(run.path).load_training_state()[2] == {"step": 10}
+    assert "was removed while training" in capsys.readouterr().err
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "config.json"
+    atomic_write_json(path, {"v": 1})
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", full_disk)
+    with pytest.raises(RnnlabError, match=r"config.json: cannot write \(No space left on device\)"):
+        atomic_write_json(path, {"v": 2})
+    assert json.loads(path.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+    with pytest.raises(RnnlabError, match="cannot write"):
+        atomic_write_json(tmp_path / "missing-folder" / "x.json", {})
+
+
+def test_written_files_get_ordinary_permissions_not_mkstemps_private_ones(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "x.bin", b"abc")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.bin").stat().st_mode & 0o777 == 0o644

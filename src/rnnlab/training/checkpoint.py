@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -72,6 +73,12 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_writer(path, mode: str = "wb") -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
@@ -87,16 +94,25 @@ def atomic_writer(path, mode: str = "wb") -> Iterator[BinaryIO]:
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise RnnlabError(f"{path}: cannot write ({error.strerror or error}); check that {directory} exists "
+                          f"and is writable") from None
+    try:
+        # mkstemp makes the file private (0600); give it the permissions an ordinary new file gets
+        os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(error, OSError):  # a full disk, a folder made read-only or removed: one line, not a traceback
+            raise RnnlabError(f"{path}: cannot write ({error.strerror or error}); the previous file is intact; "
+                              f"free some space or check {directory}") from None
         raise
     _fsync_directory(directory)
 
@@ -134,6 +150,7 @@ class RunDirectory:
 
     def __init__(self, path):
         self.path = Path(path)
+        self._config = None  # config.json as created or read, to write it again if the directory is removed
 
     def __repr__(self) -> str:
         return f"RunDirectory({str(self.path)!r})"
@@ -188,6 +205,21 @@ class RunDirectory:
         contents.setdefault("rnnlab_version", __version__)
         contents["format_version"] = FORMAT_VERSION
         atomic_write_json(self.config_path, contents)
+        self._config = contents
+
+    def _ensure_exists(self) -> None:
+        """Before a save: a run directory removed while training is made again with its config.json, so the
+        checkpoint still lands somewhere loadable (and is not a traceback)."""
+        if self._config is None or self.config_path.is_file():
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RnnlabError(f"{self.path}: the run directory is gone and cannot be made again "
+                              f"({error.strerror or error}); the training since the last checkpoint is lost") from None
+        print(f"rnnlab: warning: {self.path} was removed while training; made it again with its config.json",
+              file=sys.stderr)
+        atomic_write_json(self.config_path, self._config)
 
     def read_config(self) -> dict:
         """The run's ``config.json``; RnnlabError when missing, damaged or from a newer format."""
@@ -208,6 +240,7 @@ class RunDirectory:
             raise RnnlabError(f"{source}: not a run configuration (expected a JSON object); "
                               f"restore the file or train again")
         _check_format_version(config.get("format_version", 1), source)
+        self._config = config
         return config
 
     # --- saving -------------------------------------------------------------------------------
@@ -223,6 +256,7 @@ class RunDirectory:
                 raise ValueError(f"array name {name!r} clashes with the model weights' prefix {MODEL_PREFIX!r}")
             tensors[name] = _as_array(value)
         meta_text = json.dumps(training_meta)  # a TypeError here, before anything is written
+        self._ensure_exists()
         metadata = {"format_version": str(FORMAT_VERSION), "rnnlab_version": __version__,
                     "training_meta": meta_text}
         save_safetensors(self.training_state_path, tensors, metadata)
@@ -230,6 +264,7 @@ class RunDirectory:
 
     def save_best(self, model_state: dict, meta: dict | None = None) -> None:
         """Save the weights with the best validation loss; ``meta`` (JSON-able: step, val_loss) goes along."""
+        self._ensure_exists()
         metadata = self._weights_metadata()
         if meta:
             metadata["rnnlab_meta"] = json.dumps(meta)
@@ -237,6 +272,7 @@ class RunDirectory:
 
     def save_weights(self, model_state: dict, meta: dict | None = None) -> None:
         """Save only ``model.safetensors`` (for runs without resume state)."""
+        self._ensure_exists()
         metadata = self._weights_metadata()
         if meta:
             metadata["rnnlab_meta"] = json.dumps(meta)
