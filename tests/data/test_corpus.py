@@ -259,3 +259,10 @@ def test_default_cache_folder_follows_xdg_cache_home(tmp_path, monkeypatch):
     path.write_text("abc" * 10, encoding="utf-8")
     ids, _ = encode_corpus(path, stream_threshold=0)
     assert os.path.dirname(ids.filename) == str(tmp_path / "xdg" / "rnnlab" / "text")
+
+
+def test_binary_file_not_utf8_rejected_as_binary_on_streaming_path(tmp_path):
+    path = tmp_path / "blob.bin"
+    path.write_bytes(b"text" * 3000 + b"\x00\xd0\xff" * 100)
+    with pytest.raises(RnnlabError, match=r"binary file \(NUL byte at byte offset 12000\)"):
+        _stream(path, tmp_path, encoding="utf-8", chunk_bytes=4096)

@@ -231,3 +231,11 @@ def test_unreadable_file_message(tmp_path, monkeypatch):
     monkeypatch.setattr(text_module.os, "access", lambda *args: False)
     message = _error(path)
     assert "permission" in message and "secret.txt" in message
+
+
+def test_binary_file_that_is_not_utf8_says_binary_not_try_another_encoding(tmp_path):
+    # an executable fails UTF-8 decoding before the binary check would see it: still called binary
+    path = tmp_path / "program"
+    path.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\x01\x00\x00\x00\xd0\xff")
+    message = _error(path)
+    assert "program looks like a binary file (NUL byte at byte offset 7)" in message and "--bytes" in message

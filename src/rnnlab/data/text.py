@@ -112,7 +112,16 @@ def check_looks_like_text(sample: str, path) -> None:
 
 
 def decode_error(error: UnicodeDecodeError, path, encoding: str, byte_offset: int) -> RnnlabError:
-    """A one-line :class:`RnnlabError` for a byte that ``encoding`` cannot decode at ``byte_offset`` of the file."""
+    """A one-line :class:`RnnlabError` for a byte that ``encoding`` cannot decode at ``byte_offset`` of the file.
+
+    A NUL byte near the start of what was being decoded means a binary file (an executable, an image),
+    for which another --encoding is no answer: the message says so instead.
+    """
+    chunk_start = byte_offset - error.start  # error.object may be one chunk of the file
+    nul = error.object.find(b"\x00", 0, _BINARY_SAMPLE_CHARS)
+    if nul >= 0 and not encoding.startswith(("utf-16", "utf-32")):
+        return RnnlabError(f"{path} looks like a binary file (NUL byte at byte offset {chunk_start + nul}); "
+                           f"pass a text file, the right --encoding (e.g. utf-16), or --bytes to model raw bytes")
     bad_byte = error.object[error.start:error.start + 1]
     shown = f"byte 0x{bad_byte[0]:02x}" if bad_byte else "an incomplete character"
     return RnnlabError(f"{path}: {shown} at byte offset {byte_offset} is not valid {encoding} ({error.reason}); "
