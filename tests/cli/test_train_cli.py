@@ -80,3 +80,14 @@ def test_no_text_file_trains_on_the_python_standard_library(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["text_file"] is None and config["corpus"].endswith(".txt")
     assert {"d", "e", "f", ":", "(", ")"} <= set(config["vocabulary"]["symbols"])
+
+
+def test_a_python_warning_is_one_line_not_a_source_listing(tmp_path, text_file, capsys):
+    # dropout with one layer: PyTorch's warning, shown as `rnnlab: warning: ...` without file, line and source
+    assert main(["train", str(text_file), "--out", str(tmp_path / "run"), "--steps", "1", "--dropout", "0.5",
+                 *TINY]) == 0
+    err = capsys.readouterr().err
+    warning_lines = [line for line in err.splitlines() if "dropout" in line]
+    assert warning_lines == ["rnnlab: warning: dropout option adds dropout after all but last recurrent layer, "
+                             "so non-zero dropout expects num_layers greater than 1, but got dropout=0.5 and "
+                             "num_layers=1"]

@@ -145,3 +145,17 @@ def test_run_directory_contents(tmp_path, torch):
     _, arrays, meta = RunDirectory(run).load_training_state()
     assert [entry["step"] for entry in meta["history"]] == [4, 8] and meta["step"] == result.step == 8
     assert {"hidden/0", "hidden/1"} <= set(arrays) and any(k.startswith("optimizer/") for k in arrays)
+
+
+def test_without_evaluations_a_run_still_checkpoints_now_and_then(tmp_path, monkeypatch):
+    # --eval-every 0 used to mean "checkpoint only at the end": a run killed mid-way lost everything
+    from rnnlab.training.checkpoint import RunDirectory
+
+    saved_at = []
+    original = RunDirectory.save_latest
+    monkeypatch.setattr(RunDirectory, "save_latest",
+                        lambda self, state, meta, arrays=None: (saved_at.append(meta["step"]),
+                                                                original(self, state, meta, arrays)))
+    monkeypatch.setattr(TrainConfig, "eval_every", 4)  # the fallback interval (200 by default)
+    run_training(tmp_path, steps=10, eval_every=0)
+    assert saved_at == [4, 8, 10]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
+from .common import one_line_warnings
 
 # flag -> ClassifyConfig field, in the order --help lists them
 FLAGS = ("dataset", "data_dir", "idx", "train_size", "val_size", "test_size", "model", "hidden_size", "num_layers",
@@ -184,7 +185,8 @@ def run_train(args) -> int:
         if (out / "config.json").exists():
             raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     config.validate()
-    train(config, out, resume=args.resume, stream=sys.stderr)
+    with one_line_warnings():
+        train(config, out, resume=args.resume, stream=sys.stderr)
     return 0
 
 

@@ -5,7 +5,10 @@ Flag values are checked here, after parsing, so a nonsensical value is one line
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,19 @@ def check_sampling_flags(args) -> None:
         require(0 < args.top_p <= 1, "--top-p", args.top_p, "in (0, 1]")
     require(args.length >= 0, "--length", args.length, ">= 0")
     require(args.num_samples >= 1, "--num-samples", args.num_samples, "a positive integer")
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Python warnings (e.g. PyTorch's "dropout expects num_layers greater than 1") as one line
+    ``rnnlab: warning: ...`` on stderr, instead of a file name, a line number and a line of rnnlab's source."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"rnnlab: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 def add_checkpoint_flag(parser) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
+from .common import one_line_warnings
 
 # flag -> TrainConfig field, in the order --help lists them
 FLAGS = {
@@ -72,14 +73,16 @@ def register(subparsers) -> None:
     length = parser.add_argument_group("how long")
     length.add_argument("--steps", type=int, metavar="N", help="stop at this step, counted from the start of the run")
     length.add_argument("--epochs", type=float, metavar="E", help="stop after this many passes over the training split")
-    length.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this many seconds")
+    length.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="stop after this many seconds of training (the final test-split score comes on top)")
     evaluation = parser.add_argument_group("evaluation and checkpoints")
     evaluation.add_argument("--eval-every", type=int, metavar="N",
                             help=f"steps between validation evaluations; 0: only at the end (default: {d.eval_every})")
     evaluation.add_argument("--eval-chars", type=int, metavar="N",
                             help=f"validation characters scored per evaluation (default: {d.eval_chars})")
     evaluation.add_argument("--checkpoint-every", type=int, metavar="N",
-                            help="steps between checkpoints (default: at each evaluation, and always at the end)")
+                            help=f"steps between checkpoints (default: at each evaluation, every {d.eval_every} steps "
+                                 f"with --eval-every 0; always at the end)")
     evaluation.add_argument("--sample-length", type=int, metavar="N",
                             help=f"characters of the sample shown at each evaluation; 0: none "
                                  f"(default: {d.sample_length})")
@@ -147,5 +150,6 @@ def run(args) -> int:
         raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     config = build_config(args, saved_train)
     config.validate()
-    train(config, out, resume=args.resume, stream=sys.stderr)
+    with one_line_warnings():
+        train(config, out, resume=args.resume, stream=sys.stderr)
     return 0

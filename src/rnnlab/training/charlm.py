@@ -317,7 +317,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     time_budget = config.time_budget
     if max_steps is None and time_budget is None:
         time_budget = DEFAULT_TIME_BUDGET
-    checkpoint_every = config.checkpoint_every or config.eval_every
+    # with --eval-every 0 a run still checkpoints now and then: a killed run must not lose everything
+    checkpoint_every = config.checkpoint_every or config.eval_every or TrainConfig.eval_every
 
     def save_checkpoint():
         optimizer_arrays, optimizer_meta = flatten_state(optimizer.state_dict())

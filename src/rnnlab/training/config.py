@@ -41,7 +41,7 @@ class TrainConfig:
     # evaluation and checkpoints
     eval_every: int = 200            # steps between validation evaluations (0: only at the end)
     eval_chars: int = 100_000        # validation characters scored per evaluation (the whole split if smaller)
-    checkpoint_every: int | None = None  # steps between checkpoints; None: at each evaluation
+    checkpoint_every: int | None = None  # steps between checkpoints; None: at each evaluation (or every 200 steps)
     sample_length: int = 200         # characters of the sample shown at each evaluation (0: none)
     max_bad_steps: int = 5           # stop after this many non-finite losses in a row
     seed: int = 1337
