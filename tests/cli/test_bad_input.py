@@ -153,6 +153,11 @@ def test_nonsensical_sampling_flags(trained_run, capsys, flag, value):
     fails(capsys, ["sample", run, flag, value], flag, str(value))
 
 
+def test_temperature_zero_points_to_greedy(trained_run, capsys):
+    run, _ = trained_run
+    fails(capsys, ["sample", run, "--temperature", "0"], "--temperature 0.0: must be > 0", "use --greedy")
+
+
 def test_prime_with_unknown_characters_names_them(trained_run, capsys):
     run, _ = trained_run
     fails(capsys, ["sample", run, "--prime", "a QX 😀"], "'Q'", "'X'", "'😀'", "--prime")

@@ -113,6 +113,17 @@ def test_missing_idx_file(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_idx_path_that_is_not_a_file_and_files_in_the_wrong_order(tmp_path, capsys):
+    paths = write_spike_idx(tmp_path / "data", train_count=20, test_count=10)
+    fails(capsys, ["classify", "train", "--idx", "/dev/null", *paths[1:], "--out", tmp_path / "run", *TINY],
+          "TRAIN_IMAGES /dev/null: not a regular file")
+    fails(capsys, ["classify", "train", "--idx", tmp_path, *paths[1:], "--out", tmp_path / "run", *TINY],
+          "not a regular file")
+    fails(capsys, ["classify", "train", "--idx", paths[1], paths[0], *paths[2:], "--out", tmp_path / "run", *TINY],
+          "got shape (20,); is it a labels file? give the images file first")
+    assert not (tmp_path / "run").exists()
+
+
 def test_mismatched_counts(tmp_path, capsys):
     paths = write_spike_idx(tmp_path / "data", train_count=20, test_count=10)
     write_idx(paths[3], np.zeros(9, dtype=np.uint8))

@@ -80,7 +80,8 @@ def register(subparsers) -> None:
     model.add_argument("--init", metavar="{" + ",".join(INITS) + "}",
                        help="identity: IRNN (recurrent weights = I, biases 0), for rnn and rnn_relu "
                             f"(default: {defaults.init})")
-    model.add_argument("--dropout", type=float, help=f"between recurrent layers (default: {defaults.dropout})")
+    model.add_argument("--dropout", type=float, metavar="P",
+                       help=f"between recurrent layers (default: {defaults.dropout})")
     model.add_argument("--dtype", metavar="{float32,float64}", help=f"default: {defaults.dtype}")
     optimization = parser.add_argument_group("optimization")
     optimization.add_argument("--optimizer", metavar="{" + ",".join(OPTIMIZERS) + "}",
@@ -89,14 +90,14 @@ def register(subparsers) -> None:
     optimization.add_argument("--lr-decay", type=float, metavar="GAMMA",
                               help=f"multiply the learning rate by this after every epoch (default: {defaults.lr_decay})")
     optimization.add_argument("--batch-size", type=int, metavar="B", help=f"default: {defaults.batch_size}")
-    optimization.add_argument("--grad-clip", type=float,
+    optimization.add_argument("--grad-clip", type=float, metavar="NORM",
                               help=f"clip the global gradient norm to this; 0: off (default: {defaults.grad_clip})")
-    optimization.add_argument("--seed", type=int, help=f"seed for initialisation, shuffling and dropout "
+    optimization.add_argument("--seed", type=int, metavar="S", help=f"seed for initialisation, shuffling and dropout "
                                                        f"(default: {defaults.seed})")
     length = parser.add_argument_group("how long (the first limit reached stops the run)")
     length.add_argument("--epochs", type=int, metavar="E", help=f"passes over the training images (default: "
                                                                 f"{defaults.epochs})")
-    length.add_argument("--steps", type=int, help="optimizer steps, counted from the start of the run")
+    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps, counted from the start of the run")
     length.add_argument("--time-budget", type=float, metavar="SECONDS",
                         help="seconds of training in this invocation (evaluations not counted)")
     parser.set_defaults(handler=run_train)
@@ -114,7 +115,8 @@ def register(subparsers) -> None:
     parser.add_argument("--test-size", type=int, metavar="M", help="score the first M images (default: the run's)")
     parser.add_argument("--checkpoint", choices=("best", "latest"), default=None,
                         help="which weights: best by validation loss, or latest (default: best if the run has it)")
-    parser.add_argument("--batch-size", type=int, default=1000, help="images per forward pass (default: 1000)")
+    parser.add_argument("--batch-size", type=int, default=1000, metavar="B",
+                        help="images per forward pass (default: 1000)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: accuracy, loss, count, confusion_matrix, classes, "
                              "checkpoint, run_dir, data)")
@@ -206,7 +208,8 @@ def _eval_data(args, saved_train: dict):
     if args.idx is not None:
         for name, path in zip(("TEST_IMAGES", "TEST_LABELS"), args.idx):
             if not Path(path).is_file():
-                raise RnnlabError(f"--idx {name} {path}: no such file; give the test images and labels as IDX files")
+                what = "not a regular file" if Path(path).exists() else "no such file"
+                raise RnnlabError(f"--idx {name} {path}: {what}; give the test images and labels as IDX files")
         images, labels = load_idx_pair(*args.idx)
         if args.test_size is not None:
             if args.test_size > len(images):

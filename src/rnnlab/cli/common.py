@@ -27,7 +27,8 @@ def check_positive_int(flag: str, value) -> None:
 
 def check_sampling_flags(args) -> None:
     """Temperature > 0, top-k >= 1, top-p in (0, 1], length >= 0, num-samples >= 1."""
-    require(math.isfinite(args.temperature) and args.temperature > 0, "--temperature", args.temperature, "> 0")
+    require(math.isfinite(args.temperature) and args.temperature > 0, "--temperature", args.temperature,
+            "> 0 (for the most likely character every time, use --greedy)")
     check_positive_int("--top-k", args.top_k)
     if args.top_p is not None:
         require(0 < args.top_p <= 1, "--top-p", args.top_p, "in (0, 1]")

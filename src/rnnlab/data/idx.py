@@ -204,7 +204,9 @@ def load_idx_pair(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3:
-        raise RnnlabError(f"{images_path}: expected images of shape (N, rows, cols), got shape {images.shape}")
+        raise RnnlabError(f"{images_path}: expected images of shape (N, rows, cols), got shape {images.shape}"
+                          + ("; is it a labels file? give the images file first, then its labels"
+                             if images.ndim == 1 else ""))
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise RnnlabError(f"{labels_path}: expected 1-D integer labels, got shape {labels.shape} of {labels.dtype}")
     if images.shape[0] != labels.shape[0]:

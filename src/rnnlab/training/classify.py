@@ -167,7 +167,8 @@ def _read_idx_files(paths) -> tuple:
     names = ("TRAIN_IMAGES", "TRAIN_LABELS", "TEST_IMAGES", "TEST_LABELS")
     for name, path in zip(names, paths):
         if not Path(path).is_file():
-            raise RnnlabError(f"--idx {name} {path}: no such file; give four IDX files (gzipped or not): "
+            what = "not a regular file" if Path(path).exists() else "no such file"
+            raise RnnlabError(f"--idx {name} {path}: {what}; give four IDX files (gzipped or not): "
                               f"{' '.join(names)}")
     train_images, train_labels = load_idx_pair(paths[0], paths[1])
     test_images, test_labels = load_idx_pair(paths[2], paths[3])
