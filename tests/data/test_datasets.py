@@ -281,3 +281,17 @@ def test_unwritable_cache_is_a_clear_error(tmp_path, mirror, monkeypatch):
     blocker.write_text("")
     with pytest.raises(RnnlabError, match="cannot write to"):
         load_dataset("mnist", cache_dir=blocker)
+
+
+def test_the_other_datasets_files_are_recognised_not_trained_on_under_the_wrong_name(tmp_path, monkeypatch):
+    arrays = write_tiny_dataset(tmp_path / "digits")
+    digest = hashlib.sha256(arrays["test_labels"].astype(np.uint8).tobytes()).hexdigest()
+    monkeypatch.setitem(datasets.TEST_LABELS_SHA256, "mnist", digest)  # pretend these are MNIST's labels
+    assert load_dataset("mnist", data_dir=tmp_path / "digits", download=False).name == "mnist"
+    with pytest.raises(RnnlabError, match="digits: holds mnist, not fashion-mnist .* pass --dataset mnist"):
+        load_dataset("fashion-mnist", data_dir=tmp_path / "digits", download=False)
+
+
+def test_real_fashion_mnist_files_asked_for_as_mnist(shared_data):
+    with pytest.raises(RnnlabError, match="holds fashion-mnist, not mnist"):
+        load_dataset("mnist", data_dir=shared_data / "fashion-mnist", download=False)

@@ -99,6 +99,23 @@ DATASETS = {
     ),
 }
 
+# SHA-256 of a dataset's 10,000 test labels as bytes (uint8): names the dataset whatever the compression,
+# so pointing --dataset mnist at Fashion-MNIST's files (the same file names) is caught. (MNIST's files are
+# recognised by the published digest of t10k-labels-idx1-ubyte.gz in DATASETS.)
+TEST_LABELS_SHA256 = {"fashion-mnist": "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9"}
+
+
+def _check_is_dataset(name: str, labels_path: Path, labels: np.ndarray) -> None:
+    """RnnlabError when the test labels found for ``name`` are another known dataset's."""
+    payload_digest = hashlib.sha256(labels.astype(np.uint8).tobytes()).hexdigest()
+    file_digest = hashlib.sha256(labels_path.read_bytes()).hexdigest() if labels_path.suffix == ".gz" else None
+    for other, spec in DATASETS.items():
+        if other != name and (payload_digest == TEST_LABELS_SHA256.get(other)
+                              or file_digest == spec.sha256[FILE_NAMES["test_labels"]]):
+            raise RnnlabError(f"{labels_path.parent}: holds {other}, not {name} (its test labels are {other}'s); "
+                              f"pass --dataset {other}, or point --data-dir at the {name} files")
+
+
 # Directories that system packages install datasets into, by dataset name (tests point these elsewhere).
 SYSTEM_DATASET_DIRS = {
     "mnist": [],
@@ -338,4 +355,5 @@ def load_dataset(name: str, data_dir=None, download: bool = True, cache_dir=None
             raise RnnlabError(f"{labels_path}: labels must lie in 0..{len(spec.classes) - 1} for {name}, found "
                               f"{labels.min()}..{labels.max()}")
         splits[f"{split}_images"], splits[f"{split}_labels"] = images, labels
+    _check_is_dataset(name, Path(files["test_labels"]), splits["test_labels"])
     return Dataset(name=name, classes=spec.classes, directory=files["train_images"].parent, **splits)
