@@ -229,3 +229,39 @@ def test_written_files_get_ordinary_permissions_not_mkstemps_private_ones(tmp_pa
     finally:
         os.umask(old)
     assert (tmp_path / "x.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_open_run_says_what_is_wrong_with_the_path_in_one_line(tmp_path):
+    from rnnlab.training.checkpoint import open_run
+
+    def message(path, kind="charlm"):
+        with pytest.raises(RnnlabError) as error:
+            open_run(path, kind, "a character language model", "rnnlab train", required=("model", "vocabulary"))
+        return str(error.value)
+
+    assert message(tmp_path / "none") == (f"{tmp_path / 'none'}: no such run directory; train one with "
+                                          f"`rnnlab train --out {tmp_path / 'none'}`")
+    (tmp_path / "file").write_text("x")
+    assert "not a directory" in message(tmp_path / "file")
+    assert "not a run directory (no config.json)" in message(tmp_path)
+    RunDirectory(tmp_path / "c").create({"kind": "classify", "model": {}})
+    assert message(tmp_path / "c").endswith("holds a 'classify' run, not a character language model; "
+                                            "use the command that trained it")
+    RunDirectory(tmp_path / "old").create({"model": {}, "vocabulary": []})  # before "kind" was recorded
+    run, config = open_run(tmp_path / "old", "charlm", "a character language model", "rnnlab train")
+    assert run.path == tmp_path / "old" and config["vocabulary"] == []
+
+
+def test_load_model_damaged_settings_and_weights_that_do_not_fit(tmp_path):
+    from rnnlab.nn import Linear
+    from rnnlab.training.checkpoint import load_model
+
+    run = RunDirectory(tmp_path / "run")
+    run.create({"model": {}})
+    run.save_weights({"weight": np.ones((2, 3), np.float32), "bias": np.zeros(2, np.float32)})
+    model, which = load_model(run, lambda: Linear(3, 2))
+    assert which == "latest" and not model.training and float(model.weight.data.sum()) == 6.0
+    with pytest.raises(RnnlabError, match="config.json: the model settings are damaged"):
+        load_model(run, lambda: {}["in_features"])
+    with pytest.raises(RnnlabError, match="the latest weights do not fit config.json"):
+        load_model(run, lambda: Linear(4, 2))

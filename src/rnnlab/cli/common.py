@@ -71,34 +71,10 @@ def load_run(run_dir, which: str | None = None) -> LoadedRun:
     """
     from ..data import Vocabulary
     from ..models import CharRNN
-    from ..training.checkpoint import RunDirectory
+    from ..training.checkpoint import load_model, open_run
 
-    path = Path(run_dir)
-    if not path.exists():
-        raise RnnlabError(f"{path}: no such run directory; train one with `rnnlab train --out {path}`")
-    if not path.is_dir():
-        raise RnnlabError(f"{path}: not a directory; give the run directory that `rnnlab train --out` wrote")
-    if not (path / "config.json").is_file():
-        raise RnnlabError(f"{path}: not a run directory (no config.json); give the directory "
-                          f"that `rnnlab train --out` wrote")
-    run = RunDirectory(path)
-    config = run.read_config()
-    if config.get("kind", "charlm") != "charlm" or "vocabulary" not in config or "model" not in config:
-        raise RnnlabError(f"{path}: holds a {config.get('kind', 'unknown')!r} run, not a character language "
-                          f"model; use the command that trained it")
+    run, config = open_run(run_dir, "charlm", "a character language model", "rnnlab train",
+                           required=("model", "vocabulary"))
     vocab = Vocabulary.from_config(config["vocabulary"])
-    try:
-        model = CharRNN.from_config(config["model"], vocabulary=vocab)
-    except (KeyError, TypeError, ValueError) as error:
-        raise RnnlabError(f"{path / 'config.json'}: the model settings are damaged ({error}); "
-                          f"re-train or restore the file") from None
-    if which is None:
-        which = "best" if (path / "best.safetensors").is_file() else "latest"
-    weights = run.load_weights(which)
-    try:
-        model.load_state_dict(weights)
-    except (KeyError, ValueError) as error:
-        raise RnnlabError(f"{path}: the {which} weights do not fit config.json ({error}); "
-                          f"re-train or restore the run") from None
-    model.eval()
-    return LoadedRun(path, config, model, vocab, which)
+    model, which = load_model(run, lambda: CharRNN.from_config(config["model"], vocabulary=vocab), which)
+    return LoadedRun(run.path, config, model, vocab, which)

@@ -31,6 +31,7 @@ import numpy as np
 from .. import __version__, backend
 from ..errors import RnnlabError
 from ..models import CharRNN
+from . import loop
 from .config import DEFAULT_TIME_BUDGET, TrainConfig
 
 LN2 = math.log(2.0)
@@ -81,11 +82,7 @@ def build_model(config: TrainConfig, vocab) -> CharRNN:
 
 
 def build_optimizer(config: TrainConfig, params):
-    from .. import optim
-
-    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD, "rmsprop": optim.RMSprop,
-               "adagrad": optim.Adagrad}
-    return classes[config.optimizer](list(params), lr=config.lr)
+    return loop.build_optimizer(config.optimizer, params, config.lr)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -160,17 +157,8 @@ def _state_from_arrays(arrays: dict, cell: str):
 
 def check_resume_matches(config: TrainConfig, saved_train: dict, run_path) -> None:
     """RnnlabError when a setting that decides the model or the data differs from the saved run's."""
-    for name in TrainConfig.RESUME_MUST_MATCH:
-        if name not in saved_train:
-            continue
-        ours, theirs = getattr(config, name), saved_train[name]
-        if name == "text_file" and ours is not None and theirs is not None:
-            ours, theirs = str(Path(ours).resolve()), str(Path(theirs).resolve())
-        if ours != theirs:
-            flag = "TEXT_FILE" if name == "text_file" else "--" + name.replace("_", "-")
-            raise RnnlabError(f"{flag} {getattr(config, name)!r} differs from the saved run's {saved_train[name]!r} "
-                              f"({Path(run_path) / 'config.json'}); resume with the same setting or train into "
-                              f"a new --out")
+    loop.check_resume_matches(config, saved_train, run_path, TrainConfig.RESUME_MUST_MATCH,
+                              path_settings=("text_file",), flag_names={"text_file": "TEXT_FILE"})
 
 
 def run_config(config: TrainConfig, model: CharRNN, corpus: Corpus) -> dict:
@@ -229,27 +217,12 @@ class MetricsLog:
         self.file.close()
 
 
-class _Log:
-    """Writes lines beside the progress bar (or plainly when there is none)."""
-
-    def __init__(self, progress, stream):
-        self.progress, self.stream = progress, stream
-
-    def __call__(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress.write(message)
-        else:
-            print(message, file=self.stream, flush=True)
-
-
 def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainResult:
     """Train a :class:`CharRNN` as ``config`` says; checkpoints go to the run directory ``out``.
 
     With ``resume`` the run continues from ``out``'s training state; ``config.steps`` still counts from
     the start of the run. Settings that decide the model or the data must match the saved run.
     """
-    from ..optim import clip_grad_norm_
-    from ..optim.optimizer import flatten_state, unflatten_state
     from .checkpoint import RunDirectory
     from .progress import Progress
     from .signals import graceful_interrupt
@@ -279,22 +252,15 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     model = build_model(config, corpus.vocab)
     optimizer = build_optimizer(config, model.parameters())
     if resume:
-        model_state, extra_arrays, meta = run.load_training_state()
-        try:
-            model.load_state_dict(model_state)
-            optimizer_arrays = {k[len("optimizer/"):]: v for k, v in extra_arrays.items()
-                                if k.startswith("optimizer/")}
-            optimizer.load_state_dict(unflatten_state(optimizer_arrays, meta["optimizer"]))
-            backend.set_rng_state(meta["rng_state"])
-            state = _state_from_arrays({k[len("hidden/"):]: v for k, v in extra_arrays.items()
-                                        if k.startswith("hidden/")}, config.model)
-            step, epoch, position = int(meta["step"]), int(meta["epoch"]), int(meta["position"])
-            best_val_loss = meta.get("best_val_loss")
-            history = list(meta.get("history", []))
-            saved_ids = int(meta.get("training_characters", len(corpus.train)))
-        except (KeyError, ValueError, TypeError, IndexError) as error:
-            raise RnnlabError(f"{run.training_state_path}: damaged or from another model ({error}); restore it, "
-                              f"or train again without --resume into a new --out") from None
+        def restore(arrays, meta):
+            hidden = _state_from_arrays({k[len("hidden/"):]: v for k, v in arrays.items()
+                                         if k.startswith("hidden/")}, config.model)
+            return (hidden, int(meta["step"]), int(meta["epoch"]), int(meta["position"]),
+                    int(meta.get("training_characters", len(corpus.train))))
+
+        _, meta, (state, step, epoch, position, saved_ids) = loop.restore_training_state(run, model, optimizer,
+                                                                                         restore)
+        best_val_loss, history = meta.get("best_val_loss"), list(meta.get("history", []))
         if saved_ids != len(corpus.train) or not 0 <= position < len(streams):
             raise RnnlabError(f"{corpus.path}: the text changed since the run was saved ({saved_ids:,} training "
                               f"characters then, {len(corpus.train):,} now); resume on the same text")
@@ -306,7 +272,6 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         state, step, epoch, position, best_val_loss, history = None, 0, 0, 0, None, []
 
     criterion = CrossEntropyLoss()
-    params = list(model.parameters())
     vocab = corpus.vocab
 
     # --- when to stop: the first limit reached --------------------------------------------------
@@ -321,14 +286,10 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     checkpoint_every = config.checkpoint_every or config.eval_every or TrainConfig.eval_every
 
     def save_checkpoint():
-        optimizer_arrays, optimizer_meta = flatten_state(optimizer.state_dict())
-        arrays = {f"optimizer/{k}": v for k, v in optimizer_arrays.items()}
-        arrays.update({f"hidden/{k}": v for k, v in _state_arrays(state).items()})
         meta = {"step": step, "epoch": epoch, "position": position, "training_characters": len(corpus.train),
-                "rng_state": backend.get_rng_state(),
-                "optimizer": optimizer_meta, "best_val_loss": best_val_loss, "history": history,
-                "train": config.to_dict()}
-        run.save_latest(model.state_dict(), meta, arrays)
+                "best_val_loss": best_val_loss, "history": history, "train": config.to_dict()}
+        loop.save_training_state(run, model, optimizer, meta,
+                                 {f"hidden/{k}": v for k, v in _state_arrays(state).items()})
         metrics.flush()
 
     def validate_and_sample():
@@ -353,13 +314,14 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
 
     chars_per_step = config.batch_size * config.seq_len
     progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream)
-    log = _Log(progress, stream)
+    log = loop.LogLines(progress, stream)
+    gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
+                                      run.path, log)
     result = TrainResult(Path(out), step, "steps", best_val_loss=best_val_loss)
     log(f"{'resuming' if resume else 'training'} {model.cell} ({model.num_parameters():,} parameters) on "
         f"{corpus.path} ({len(corpus.train):,} training characters, vocabulary {len(vocab)}) at step {step}")
     metrics = MetricsLog(run.path / METRICS_FILE, keep_up_to=step if resume else 0)
     started = time.perf_counter()
-    bad_steps = 0
     last_eval_step = None
     model.train()
     try:
@@ -383,29 +345,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 logits, new_state = model(x, state)
                 loss = criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
                 loss = float(loss)
-                model.zero_grad()
-                grad_norm = 0.0
-                if math.isfinite(loss):
-                    model.backward(criterion.backward().reshape(logits.shape))
-                    if config.grad_clip > 0:
-                        grad_norm = float(clip_grad_norm_(params, config.grad_clip))
-                    else:
-                        grad_norm = math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in params
-                                                  if p.grad is not None))
-                if math.isfinite(loss) and math.isfinite(grad_norm):
-                    optimizer.step()
-                    state = new_state
-                    bad_steps = 0
-                else:
-                    # keep the weights and the carried state as they were; the data moves on
-                    bad_steps += 1
-                    log(f"warning: step {step + 1}: loss {loss}, gradient norm {grad_norm}: step skipped")
-                    if bad_steps >= config.max_bad_steps:
-                        raise RnnlabError(
-                            f"the loss was not finite for {bad_steps} steps in a row (up to step {step + 1}); "
-                            f"stopped without saving, the last checkpoint in {run.path} is intact; "
-                            f"try a lower --lr (now {config.lr}) or --grad-clip")
-                model.zero_grad()
+                if gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)), step + 1):
+                    state = new_state  # a skipped step keeps the carried state as it was; the data moves on
                 step += 1
                 position += 1
                 if position >= len(streams):
@@ -416,7 +357,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 elapsed = time.perf_counter() - started
                 steps_done = step - result.step
                 progress.update(step, loss=loss, chars_per_s=steps_done * chars_per_step / max(elapsed, 1e-9))
-                if bad_steps:
+                if gradient_step.bad_steps:
                     continue  # in a run of bad steps: keep the last good checkpoint as it is
                 if config.eval_every and step % config.eval_every == 0:
                     result.val_loss = validate_and_sample()

@@ -335,3 +335,53 @@ def _as_array(value) -> np.ndarray:
 
 def _weights(model_state: dict) -> dict[str, np.ndarray]:
     return {name: _as_array(value) for name, value in model_state.items()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# opening a trained run (``rnnlab sample``/``eval`` and ``rnnlab classify eval``)
+# ---------------------------------------------------------------------------------------------------
+
+def open_run(run_dir, kind: str, what: str, command: str, required=("model",)) -> tuple[RunDirectory, dict]:
+    """``(RunDirectory, config)`` of the run in ``run_dir``, which ``command`` (e.g. ``rnnlab train``) wrote.
+
+    RnnlabError (one line) when the path is missing or not a directory, holds no ``config.json``, or holds
+    another ``kind`` of run (``what`` names this kind in the message: "a classifier") or lacks a
+    ``required`` key of config.json. Runs written before ``kind`` was recorded are char-LM runs.
+    """
+    path = Path(run_dir)
+    if not path.exists():
+        raise RnnlabError(f"{path}: no such run directory; train one with `{command} --out {path}`")
+    if not path.is_dir():
+        raise RnnlabError(f"{path}: not a directory; give the run directory that `{command} --out` wrote")
+    if not (path / CONFIG_FILE).is_file():
+        raise RnnlabError(f"{path}: not a run directory (no config.json); give the directory "
+                          f"that `{command} --out` wrote")
+    run = RunDirectory(path)
+    config = run.read_config()
+    if config.get("kind", "charlm") != kind or any(key not in config for key in required):
+        raise RnnlabError(f"{path}: holds a {config.get('kind', 'charlm')!r} run, not {what}; "
+                          f"use the command that trained it")
+    return run, config
+
+
+def load_model(run: RunDirectory, build_model, which: str | None = None):
+    """``(model, which)``: ``build_model()`` (from config.json) with the ``which`` weights (``"best"``,
+    ``"latest"``, ``None`` = best if saved, else latest) loaded, in evaluation mode.
+
+    RnnlabError (one line) when the model settings are damaged or the weights do not fit them.
+    """
+    try:
+        model = build_model()
+    except (KeyError, TypeError, ValueError) as error:
+        raise RnnlabError(f"{run.config_path}: the model settings are damaged ({error}); "
+                          f"re-train or restore the file") from None
+    if which is None:
+        which = "best" if run.has_best() else "latest"
+    weights = run.load_weights(which)
+    try:
+        model.load_state_dict(weights)
+    except (KeyError, ValueError) as error:
+        raise RnnlabError(f"{run.path}: the {which} weights do not fit config.json ({error}); "
+                          f"re-train or restore the run") from None
+    model.eval()
+    return model, which

@@ -33,9 +33,10 @@ import numpy as np
 from .. import __version__, backend
 from ..errors import RnnlabError
 from ..models.classifier import CELLS, INITS, POOLS, SequenceClassifier
+from . import loop
+from .loop import OPTIMIZERS
 
 DATASETS = ("mnist", "fashion-mnist")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 RESULTS_FILE = "results.json"
 
 
@@ -319,11 +320,7 @@ def build_model(config: ClassifyConfig, data: ImageData) -> SequenceClassifier:
 
 
 def build_optimizer(config: ClassifyConfig, params):
-    from .. import optim
-
-    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD, "rmsprop": optim.RMSprop,
-               "adagrad": optim.Adagrad}
-    return classes[config.optimizer](list(params), lr=config.lr)
+    return loop.build_optimizer(config.optimizer, params, config.lr)
 
 
 def run_config(config: ClassifyConfig, model: SequenceClassifier, data: ImageData) -> dict:
@@ -337,17 +334,7 @@ def run_config(config: ClassifyConfig, model: SequenceClassifier, data: ImageDat
 
 def check_resume_matches(config: ClassifyConfig, saved_train: dict, run_path) -> None:
     """RnnlabError when a setting that decides the model or the data differs from the saved run's."""
-    for name in ClassifyConfig.RESUME_MUST_MATCH:
-        if name not in saved_train:
-            continue
-        ours, theirs = getattr(config, name), saved_train[name]
-        if name == "idx" and ours is not None and theirs is not None:
-            ours = [str(Path(p).resolve()) for p in ours]
-            theirs = [str(Path(p).resolve()) for p in theirs]
-        if ours != theirs:
-            raise RnnlabError(f"--{name.replace('_', '-')} {getattr(config, name)!r} differs from the saved run's "
-                              f"{saved_train[name]!r} ({Path(run_path) / 'config.json'}); resume with the same "
-                              f"setting or train into a new --out")
+    loop.check_resume_matches(config, saved_train, run_path, ClassifyConfig.RESUME_MUST_MATCH, path_settings=("idx",))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -365,15 +352,6 @@ class ClassifyResult:
     losses: dict = field(default_factory=dict)     # step -> training loss, for this invocation's steps
 
 
-def _log_to(progress, stream):
-    def log(message: str) -> None:
-        if progress is not None:
-            progress.write(message)
-        else:
-            print(message, file=stream, flush=True)
-    return log
-
-
 def _percent(value) -> str:
     return "-" if value is None else f"{100.0 * value:.2f}%"
 
@@ -387,8 +365,6 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     and ``steps`` still count from the start of the run.
     """
     from ..nn import CrossEntropyLoss
-    from ..optim import clip_grad_norm_
-    from ..optim.optimizer import flatten_state, unflatten_state
     from .checkpoint import RunDirectory, atomic_write_json
     from .progress import Progress
     from .signals import graceful_interrupt
@@ -410,12 +386,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     model = build_model(config, data)
     optimizer = build_optimizer(config, model.parameters())
     if resume:
-        model_state, arrays, meta = run.load_training_state()
-        model.load_state_dict(model_state)
-        optimizer_arrays = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
-        optimizer.load_state_dict(unflatten_state(optimizer_arrays, meta["optimizer"]))
-        backend.set_rng_state(meta["rng_state"])
-        step, epoch, position = int(meta["step"]), int(meta["epoch"]), int(meta["position"])
+        arrays, meta, (step, epoch, position) = loop.restore_training_state(
+            run, model, optimizer, lambda arrays, meta: (int(meta["step"]), int(meta["epoch"]), int(meta["position"])))
         order = arrays.get("order")
         best_val_loss, history = meta.get("best_val_loss"), list(meta.get("history", []))
         running = dict(meta.get("running", {"loss_sum": 0.0, "correct": 0, "seen": 0}))
@@ -428,7 +400,6 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         running = {"loss_sum": 0.0, "correct": 0, "seen": 0}
 
     criterion = CrossEntropyLoss()
-    params = list(model.parameters())
     num_train = len(data.train_images)
     batches_per_epoch = math.ceil(num_train / config.batch_size)
     max_steps = config.steps
@@ -437,14 +408,10 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         max_steps = epoch_steps if max_steps is None else min(max_steps, epoch_steps)
 
     def save_checkpoint():
-        optimizer_arrays, optimizer_meta = flatten_state(optimizer.state_dict())
-        arrays = {f"optimizer/{k}": v for k, v in optimizer_arrays.items()}
-        if order is not None and position > 0:
-            arrays["order"] = order
-        meta = {"step": step, "epoch": epoch, "position": position, "rng_state": backend.get_rng_state(),
-                "optimizer": optimizer_meta, "best_val_loss": best_val_loss, "history": history,
-                "running": running, "train": config.to_dict()}
-        run.save_latest(model.state_dict(), meta, arrays)
+        meta = {"step": step, "epoch": epoch, "position": position, "best_val_loss": best_val_loss,
+                "history": history, "running": running, "train": config.to_dict()}
+        loop.save_training_state(run, model, optimizer, meta,
+                                 {"order": order} if order is not None and position > 0 else {})
 
     def end_of_epoch(epoch_train_seconds: float):
         nonlocal best_val_loss
@@ -452,7 +419,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                   "train_seconds": round(epoch_train_seconds, 3),
                   "train_loss": running["loss_sum"] / max(running["seen"], 1),
                   "train_accuracy": running["correct"] / max(running["seen"], 1)}
-        val = evaluate(model, data.val_images, data.val_labels, config.eval_batch_size) if len(data.val_images) else None
+        val = (evaluate(model, data.val_images, data.val_labels, config.eval_batch_size)
+               if len(data.val_images) else None)
         test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size)
         if val is not None:
             record.update(val_loss=val.loss, val_accuracy=val.accuracy)
@@ -471,7 +439,9 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
 
     progress = Progress(total_steps=max_steps, time_budget=config.time_budget, stream=stream, start_step=step) \
         if progress_bar else None
-    log = _log_to(progress, stream)
+    log = loop.LogLines(progress, stream)
+    gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
+                                      run.path, log)
     result = ClassifyResult(Path(out), step, epoch, "epochs", history)
     start_step = step
     log(f"{'resuming' if resume else 'training'} {model.cell} classifier ({model.num_parameters():,} parameters) "
@@ -480,7 +450,6 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         f"epoch {epoch}, step {step}")
     train_seconds = 0.0       # this invocation's, evaluations excluded
     epoch_seconds = 0.0
-    bad_steps = 0
     saved_step = None
     model.train()
     try:
@@ -508,30 +477,10 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                 y = data.train_labels[batch]
                 logits = model(x)
                 loss = float(criterion(logits, y))
-                model.zero_grad()
-                grad_norm = 0.0
-                if math.isfinite(loss):
-                    model.backward(criterion.backward())
-                    if config.grad_clip > 0:
-                        grad_norm = float(clip_grad_norm_(params, config.grad_clip))
-                    else:
-                        grad_norm = math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in params
-                                                  if p.grad is not None))
-                if math.isfinite(loss) and math.isfinite(grad_norm):
-                    optimizer.step()
-                    bad_steps = 0
+                if gradient_step(loss, lambda: model.backward(criterion.backward()), step + 1):
                     running["loss_sum"] += loss * len(batch)
                     running["correct"] += int((np.asarray(logits).argmax(axis=1) == y).sum())
                     running["seen"] += len(batch)
-                else:
-                    bad_steps += 1
-                    log(f"warning: step {step + 1}: loss {loss}, gradient norm {grad_norm}: step skipped")
-                    if bad_steps >= config.max_bad_steps:
-                        raise RnnlabError(
-                            f"the loss was not finite for {bad_steps} steps in a row (up to step {step + 1}); "
-                            f"stopped, the last checkpoint in {run.path} is intact; try a lower --lr "
-                            f"(now {config.lr}) or --grad-clip")
-                model.zero_grad()
                 step += 1
                 position += 1
                 result.losses[step] = loss
@@ -552,6 +501,7 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     finally:
         if progress is not None:
             progress.close()
+        log.progress = None  # from here on, plain lines
     result.step, result.epoch = step, epoch
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at epoch {epoch}, step {step} in {run.path}; "
@@ -588,31 +538,9 @@ def load_classifier(run_dir, which: str | None = None) -> LoadedClassifier:
 
     RnnlabError (one line) when the path is missing, not a run, another kind of run, or damaged.
     """
-    from .checkpoint import RunDirectory
+    from .checkpoint import load_model, open_run
 
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise RnnlabError(f"{path}: no such run directory; train one with `rnnlab classify train --out {path}`")
-    if not (path / "config.json").is_file():
-        raise RnnlabError(f"{path}: not a run directory (no config.json); give the directory that "
-                          f"`rnnlab classify train --out` wrote")
-    run = RunDirectory(path)
-    config = run.read_config()
-    if config.get("kind") != "classify" or "model" not in config:
-        raise RnnlabError(f"{path}: holds a {config.get('kind', 'charlm')!r} run, not a classifier; "
-                          f"use the command that trained it")
-    try:
-        model = SequenceClassifier.from_config(config["model"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise RnnlabError(f"{path / 'config.json'}: the model settings are damaged ({error}); "
-                          f"re-train or restore the file") from None
-    if which is None:
-        which = "best" if run.has_best() else "latest"
-    try:
-        model.load_state_dict(run.load_weights(which))
-    except (KeyError, ValueError) as error:
-        raise RnnlabError(f"{path}: the {which} weights do not fit config.json ({error}); "
-                          f"re-train or restore the run") from None
-    model.eval()
+    run, config = open_run(run_dir, "classify", "a classifier", "rnnlab classify train")
+    model, which = load_model(run, lambda: SequenceClassifier.from_config(config["model"]), which)
     classes = tuple(config.get("classes") or range(model.num_classes))
-    return LoadedClassifier(path, config, model, tuple(str(c) for c in classes), which)
+    return LoadedClassifier(run.path, config, model, tuple(str(c) for c in classes), which)

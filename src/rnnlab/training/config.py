@@ -9,9 +9,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..errors import RnnlabError
+from .loop import OPTIMIZERS
 
 MODELS = ("rnn", "rnn_relu", "lstm", "gru")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
 
 
