@@ -7,6 +7,7 @@ so a green run always means the parity tests ran.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,8 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DATA
+
+
+# tests/helpers.py (CLI and data helpers several test modules share) is imported as `helpers`
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))

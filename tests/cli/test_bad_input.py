@@ -5,24 +5,12 @@ import os
 import numpy as np
 import pytest
 
+from helpers import fails
 from rnnlab.cli.main import main
 
 TEXT = "a small text for a small model.\nit repeats, and repeats again.\n" * 10
 TINY = ["--hidden-size", "8", "--num-layers", "1", "--seq-len", "8", "--batch-size", "4", "--eval-chars", "200",
         "--sample-length", "0"]
-
-
-def fails(capsys, argv, *must_contain):
-    """Run the CLI; assert: non-zero status, exactly one stderr line `rnnlab: error: ...` containing each string."""
-    status = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    assert status != 0, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnlab: error: "), err
-    for text in must_contain:
-        assert str(text) in lines[0], (text, lines[0])
-    return lines[0]
 
 
 @pytest.fixture

@@ -1,53 +1,15 @@
 """``rnnlab classify train|eval`` end to end on tiny IDX files; resume; every bad input is one line."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rnnlab.cli.main import main
+from helpers import fails, write_spike_idx
+from helpers import run_cli as cli
 from rnnlab.data.idx import write_idx
 
 TINY = ["--model", "gru", "--hidden-size", "16", "--batch-size", "32", "--lr", "0.01"]
-
-
-def spike_images(count, seed, steps=6, features=4):
-    """Class c: one bright row at row 2c or 2c + 1 of a noisy image."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, count)
-    images = rng.integers(0, 60, (count, steps, features)).astype(np.uint8)
-    images[np.arange(count), 2 * labels + rng.integers(0, 2, count)] = 255
-    return images, labels.astype(np.uint8)
-
-
-def write_spike_idx(directory, train_count=400, test_count=200):
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for split, count, seed in (("train", train_count, 0), ("test", test_count, 1)):
-        images, labels = spike_images(count, seed)
-        paths.append(write_idx(directory / f"{split}-images-idx3-ubyte.gz", images))
-        paths.append(write_idx(directory / f"{split}-labels-idx1-ubyte.gz", labels))
-    return paths
-
-
-def cli(argv):
-    """Run the CLI; argparse's own errors exit through SystemExit, which becomes the status here."""
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exit_:
-        return exit_.code
-
-
-def fails(capsys, argv, *must_contain):
-    """Non-zero status and exactly one stderr line ``rnnlab: error: ...`` containing each string."""
-    status = cli(argv)
-    err = capsys.readouterr().err
-    assert status not in (0, None), err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnlab: error: "), err
-    for text in must_contain:
-        assert str(text) in lines[0], (text, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +96,8 @@ def test_mismatched_counts(tmp_path, capsys):
 
 def test_not_an_idx_file(tmp_path, capsys):
     paths = write_spike_idx(tmp_path / "data", train_count=20, test_count=10)
-    paths[0].write_bytes(b"this is not IDX")
-    fails(capsys, ["classify", "train", "--idx", *paths, "--out", tmp_path / "run", *TINY], paths[0].name)
+    Path(paths[0]).write_bytes(b"this is not IDX")
+    fails(capsys, ["classify", "train", "--idx", *paths, "--out", tmp_path / "run", *TINY], Path(paths[0]).name)
 
 
 @pytest.mark.parametrize("flags,message", [

@@ -6,29 +6,12 @@ import numpy as np
 import pytest
 
 import rnnlab
+from helpers import spike_images, write_spike_idx
 from rnnlab.data.idx import write_idx
 from rnnlab.errors import RnnlabError
 from rnnlab.training.checkpoint import RunDirectory
 from rnnlab.training.classify import (ClassifyConfig, ImageData, build_model, confusion_matrix, evaluate,
                                       format_confusion_matrix, load_classifier, load_image_data, scale_pixels, train)
-
-
-def spike_images(count, seed, steps=6, features=4):
-    """Class c: one bright row at row 2c or 2c + 1 of a noisy image; the model must remember where it was."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, count)
-    images = rng.integers(0, 60, (count, steps, features)).astype(np.uint8)
-    images[np.arange(count), 2 * labels + rng.integers(0, 2, count)] = 255
-    return images, labels.astype(np.uint8)
-
-
-def write_spike_idx(directory, train_count=600, test_count=200):
-    paths = []
-    for split, count, seed in (("train", train_count, 0), ("test", test_count, 1)):
-        images, labels = spike_images(count, seed)
-        paths.append(str(write_idx(directory / f"{split}-images-idx3-ubyte.gz", images)))
-        paths.append(str(write_idx(directory / f"{split}-labels-idx1-ubyte", labels)))
-    return paths
 
 
 def spike_config(paths, **overrides):
@@ -44,7 +27,7 @@ def quiet_train(config, out, **kwargs):
 # --- learning ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_learns_where_the_spike_is(tmp_path, cell):
-    paths = write_spike_idx(tmp_path)
+    paths = write_spike_idx(tmp_path, train_count=600)
     config = spike_config(paths, model=cell, val_size=100)
     data = load_image_data(config)
     rnnlab.manual_seed(config.seed)
