@@ -196,3 +196,13 @@ def test_damaged_config(trained_run, tmp_path, capsys):
     run = copy_run(trained_run[0], tmp_path / "damaged")
     (run / "config.json").write_text("{not json")
     fails(capsys, ["sample", run], "config.json")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--steps", "abc"], "argument --steps: invalid int value: 'abc' (see `rnnlab train --help`)"),
+    (["train", "--model", "cnn"], "argument --model: invalid choice: 'cnn'"),
+    (["sample"], "the following arguments are required: RUN_DIR (see `rnnlab sample --help`)"),
+    (["eval", "somewhere"], "the following arguments are required: TEXT_FILE"),
+])
+def test_argparse_mistakes_are_one_line_not_a_usage_block(capsys, argv, message):
+    fails(capsys, argv, message)

@@ -13,20 +13,12 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_warnings
+from .common import one_line_errors, one_line_warnings
 
 # flag -> ClassifyConfig field, in the order --help lists them
 FLAGS = ("dataset", "data_dir", "idx", "train_size", "val_size", "test_size", "model", "hidden_size", "num_layers",
          "bidirectional", "pool", "init", "dropout", "dtype", "optimizer", "lr", "lr_decay", "batch_size",
          "grad_clip", "epochs", "steps", "time_budget", "seed")
-
-
-def _one_line_errors(parser) -> None:
-    """argparse's own mistakes (a missing value, a mistyped number) as one line and exit status 2."""
-    def error(message):
-        print(f"rnnlab: error: {message} (see `{parser.prog} --help`)", file=sys.stderr)
-        sys.exit(2)
-    parser.error = error
 
 
 def register(subparsers) -> None:
@@ -38,7 +30,7 @@ def register(subparsers) -> None:
         "classify", help="classify sequences: images read row by row (MNIST, Fashion-MNIST, any IDX files)",
         description="Train and evaluate a sequence classifier (RNN/LSTM/GRU -> last or mean output -> Linear) "
                     "on images read as sequences of rows: a 28x28 image is 28 steps of 28 pixels.")
-    _one_line_errors(classify)
+    one_line_errors(classify)
     commands = classify.add_subparsers(dest="classify_command", metavar="{train,eval}")
     classify.set_defaults(handler=lambda args: _print_help(classify))
 
@@ -52,7 +44,7 @@ def register(subparsers) -> None:
                     "and at the end; Ctrl-C saves and exits; --resume continues exactly.",
         epilog="Example: rnnlab classify train --dataset fashion-mnist --out runs/fmnist --model lstm "
                "--hidden-size 128 --epochs 5")
-    _one_line_errors(parser)
+    one_line_errors(parser)
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/classify-<dataset>-<model>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR where its last checkpoint left it; --epochs and "
@@ -107,7 +99,7 @@ def register(subparsers) -> None:
         "eval", help="accuracy, loss and confusion matrix of a trained classifier",
         description="Score the classifier in RUN_DIR on a test set: by default the one it was trained with.",
         epilog="Example: rnnlab classify eval runs/fmnist --json")
-    _one_line_errors(parser)
+    one_line_errors(parser)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab classify train`")
     parser.add_argument("--dataset", metavar="{" + ",".join(DATASETS) + "}", help="score this dataset's test set")
     parser.add_argument("--data-dir", metavar="DIR", help="directory holding the dataset's four files")

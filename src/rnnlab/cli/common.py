@@ -36,6 +36,15 @@ def check_sampling_flags(args) -> None:
     require(args.num_samples >= 1, "--num-samples", args.num_samples, "a positive integer")
 
 
+def one_line_errors(parser) -> None:
+    """argparse's own mistakes (a missing value, a mistyped number) as one line and exit status 2,
+    not a usage block: ``rnnlab: error: argument --steps: invalid int value: 'x' (see `rnnlab train --help`)``."""
+    def error(message):
+        print(f"rnnlab: error: {message} (see `{parser.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+    parser.error = error
+
+
 @contextlib.contextmanager
 def one_line_warnings():
     """Python warnings (e.g. PyTorch's "dropout expects num_layers greater than 1") as one line

@@ -8,7 +8,7 @@ import json
 import math
 
 from ..errors import RnnlabError
-from .common import add_checkpoint_flag, check_positive_int, load_run
+from .common import add_checkpoint_flag, check_positive_int, load_run, one_line_errors
 
 
 def register(subparsers) -> None:
@@ -30,6 +30,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seq-len", type=int, metavar="T", default=128,
                         help="steps per chunk while scoring (default: 128)")
     add_checkpoint_flag(parser)
+    one_line_errors(parser)
     parser.set_defaults(handler=run)
 
 

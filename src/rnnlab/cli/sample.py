@@ -6,7 +6,7 @@ import sys
 import time
 
 from ..errors import RnnlabError
-from .common import add_checkpoint_flag, check_sampling_flags, load_run
+from .common import add_checkpoint_flag, check_sampling_flags, load_run, one_line_errors
 
 FLUSH_SECONDS = 0.05  # flush at least this often (and at every newline), so output streams but stays cheap
 
@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--num-samples", type=int, metavar="M", default=1,
                         help="independent samples, separated by a blank line (default: 1)")
     add_checkpoint_flag(parser)
+    one_line_errors(parser)
     parser.set_defaults(handler=run)
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_warnings
+from .common import one_line_errors, one_line_warnings
 
 # flag -> TrainConfig field, in the order --help lists them
 FLAGS = {
@@ -86,6 +86,7 @@ def register(subparsers) -> None:
     evaluation.add_argument("--sample-length", type=int, metavar="N",
                             help=f"characters of the sample shown at each evaluation; 0: none "
                                  f"(default: {d.sample_length})")
+    one_line_errors(parser)
     parser.set_defaults(handler=run)
 
 
