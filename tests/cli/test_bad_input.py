@@ -206,3 +206,10 @@ def test_damaged_config(trained_run, tmp_path, capsys):
 ])
 def test_argparse_mistakes_are_one_line_not_a_usage_block(capsys, argv, message):
     fails(capsys, argv, message)
+
+
+def test_a_model_too_large_for_memory_is_one_line(text_file, tmp_path, capsys):
+    # 4 * 3,000,000^2 float32 weights: 144 TB, more than any address space, so numpy refuses at once
+    fails(capsys, ["train", text_file, "--out", tmp_path / "r", "--hidden-size", "3000000", *TINY[2:], "--steps", "1"],
+          "not enough memory", "lower --hidden-size")
+    assert not (tmp_path / "r").exists()

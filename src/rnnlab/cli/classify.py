@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_errors, one_line_warnings
+from .common import one_line_errors, one_line_messages
 
 # flag -> ClassifyConfig field, in the order --help lists them
 FLAGS = ("dataset", "data_dir", "idx", "train_size", "val_size", "test_size", "model", "hidden_size", "num_layers",
@@ -179,7 +179,7 @@ def run_train(args) -> int:
         if (out / "config.json").exists():
             raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     config.validate()
-    with one_line_warnings():
+    with one_line_messages("--hidden-size, --num-layers or --batch-size"):
         train(config, out, resume=args.resume, stream=sys.stderr)
     return 0
 

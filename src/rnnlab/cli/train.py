@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_errors, one_line_warnings
+from .common import one_line_errors, one_line_messages
 
 # flag -> TrainConfig field, in the order --help lists them
 FLAGS = {
@@ -151,6 +151,6 @@ def run(args) -> int:
         raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     config = build_config(args, saved_train)
     config.validate()
-    with one_line_warnings():
+    with one_line_messages("--hidden-size, --num-layers, --batch-size or --seq-len"):
         train(config, out, resume=args.resume, stream=sys.stderr)
     return 0
