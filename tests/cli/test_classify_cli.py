@@ -138,6 +138,16 @@ def test_eval_bad_inputs(trained, tmp_path, capsys):
     narrow = write_idx(tmp_path / "narrow-images", np.zeros((3, 6, 4), dtype=np.uint8))
     fails(capsys, ["classify", "eval", run, "--idx", narrow, too_many], "labels go up to 7", "3 classes")
     fails(capsys, ["classify", "eval", run, "--test-size", "0"], "--test-size 0")
+    # the char-LM commands refuse a classifier run by name, and the reverse
+    fails(capsys, ["train", "--out", run, "--resume"], "holds a 'classify' run, not a character language model")
+    fails(capsys, ["sample", run], "holds a 'classify' run, not a character language model")
+
+
+def test_resume_refuses_a_character_model_run(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"kind": "charlm", "model": {}, "train": {}}))
+    fails(capsys, ["classify", "train", "--out", tmp_path / "run", "--resume"],
+          "holds a 'charlm' run, not a classifier", "`rnnlab classify train`")
 
 
 def test_eval_refuses_a_character_model_run(tmp_path, capsys):

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_errors, one_line_messages
+from .common import one_line_errors, one_line_messages, saved_train_settings
 
 # flag -> ClassifyConfig field, in the order --help lists them
 FLAGS = ("dataset", "data_dir", "idx", "train_size", "val_size", "test_size", "model", "hidden_size", "num_layers",
@@ -153,7 +153,6 @@ def default_out(config) -> Path:
 
 
 def run_train(args) -> int:
-    from ..training.checkpoint import RunDirectory
     from ..training.classify import check_resume_matches, train
 
     if args.idx is not None and args.dataset is not None:
@@ -163,14 +162,7 @@ def run_train(args) -> int:
         if args.out is None:
             raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
         out = Path(args.out)
-        if not (out / "config.json").is_file():
-            raise RnnlabError(f"{out}: no run to resume (no config.json); train without --resume first, "
-                              f"or give the run directory with --out")
-        saved = RunDirectory(out).read_config()
-        if saved.get("kind") != "classify" or not isinstance(saved.get("train"), dict):
-            raise RnnlabError(f"{out}: holds a {saved.get('kind', 'charlm')!r} run, not a classifier; "
-                              f"give a run directory written by `rnnlab classify train`")
-        saved_train = saved["train"]
+        saved_train = saved_train_settings(out, "classify", "a classifier", "rnnlab classify train")
         config = build_config(args, saved_train)
         check_resume_matches(config, saved_train, out)
     else:

@@ -62,6 +62,20 @@ def one_line_messages(sizes: str):
             raise RnnlabError(f"not enough memory ({error}); lower {sizes}") from None
 
 
+def saved_train_settings(out: Path, kind: str, what: str, command: str) -> dict:
+    """For ``--resume``: the ``train`` settings in ``out/config.json`` of a run of this ``kind`` (one line if none)."""
+    from ..training.checkpoint import RunDirectory
+
+    if not (out / "config.json").is_file():
+        raise RnnlabError(f"{out}: no run to resume (no config.json); train without --resume first, "
+                          f"or give the run directory with --out")
+    saved = RunDirectory(out).read_config()
+    if saved.get("kind", "charlm") != kind or not isinstance(saved.get("train"), dict):
+        raise RnnlabError(f"{out}: holds a {saved.get('kind', 'charlm')!r} run, not {what}; "
+                          f"give a run directory written by `{command}`")
+    return saved["train"]
+
+
 def add_checkpoint_flag(parser) -> None:
     parser.add_argument("--checkpoint", choices=("best", "latest"), default=None,
                         help="which weights to use: the best by validation loss or the latest "

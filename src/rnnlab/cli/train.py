@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_errors, one_line_messages
+from .common import one_line_errors, one_line_messages, saved_train_settings
 
 # flag -> TrainConfig field, in the order --help lists them
 FLAGS = {
@@ -137,15 +137,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else default_out(args.text_file)
     saved_train = None
     if args.resume:
-        if not (out / "config.json").is_file():
-            raise RnnlabError(f"{out}: no run to resume (no config.json); train without --resume first, "
-                              f"or give the run directory with --out")
-        from ..training.checkpoint import RunDirectory
-
-        saved_train = RunDirectory(out).read_config().get("train")
-        if not isinstance(saved_train, dict):
-            raise RnnlabError(f"{out / 'config.json'}: not a character-model run (no training settings); "
-                              f"give a run directory written by `rnnlab train`")
+        saved_train = saved_train_settings(out, "charlm", "a character language model", "rnnlab train")
         check_resume_flags(args, saved_train, out)
     elif (out / "config.json").exists() and (out / "training_state.safetensors").exists():
         raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
