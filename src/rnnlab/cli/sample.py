@@ -23,13 +23,16 @@ def register(subparsers) -> None:
     parser.add_argument("--temperature", type=float, metavar="T", default=1.0,
                         help="> 0; below 1 sharper and safer, above 1 more varied (default: 1.0)")
     parser.add_argument("--top-k", type=int, metavar="K", default=None,
-                        help="sample only among the K most likely characters")
+                        help="sample only among the K most likely characters (default: all)")
     parser.add_argument("--top-p", type=float, metavar="P", default=None,
-                        help="nucleus sampling: only among the most likely characters that make up probability P")
-    parser.add_argument("--greedy", action="store_true", help="always take the most likely character")
+                        help="nucleus sampling: only among the most likely characters that make up probability P "
+                             "(default: 1, all)")
+    parser.add_argument("--greedy", action="store_true",
+                        help="always take the most likely character (ignores --temperature, --top-k, --top-p)")
     parser.add_argument("--prime", default=None, metavar="TEXT",
                         help="text to start from, printed before the continuation (default: a newline)")
-    parser.add_argument("--seed", type=int, metavar="S", default=None, help="random seed, for a reproducible sample")
+    parser.add_argument("--seed", type=int, metavar="S", default=None,
+                        help="random seed, for a reproducible sample (default: a fresh one each time)")
     parser.add_argument("--num-samples", type=int, metavar="M", default=1,
                         help="independent samples, separated by a blank line (default: 1)")
     add_checkpoint_flag(parser)
