@@ -239,3 +239,11 @@ def test_binary_file_that_is_not_utf8_says_binary_not_try_another_encoding(tmp_p
     path.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\x01\x00\x00\x00\xd0\xff")
     message = _error(path)
     assert "program looks like a binary file (NUL byte at byte offset 7)" in message and "--bytes" in message
+
+
+def test_windows_1252_text_gets_cp1252_suggested(tmp_path):
+    path = tmp_path / "windows.txt"
+    path.write_bytes("\u201cquoted\u201d caf\u00e9".encode("cp1252"))
+    message = _error(path)
+    assert "byte 0x93 at byte offset 0" in message and "--encoding cp1252" in message and "--bytes" in message
+    assert read_text(path, encoding="cp1252") == "\u201cquoted\u201d caf\u00e9"

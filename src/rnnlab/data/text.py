@@ -125,8 +125,8 @@ def decode_error(error: UnicodeDecodeError, path, encoding: str, byte_offset: in
     bad_byte = error.object[error.start:error.start + 1]
     shown = f"byte 0x{bad_byte[0]:02x}" if bad_byte else "an incomplete character"
     return RnnlabError(f"{path}: {shown} at byte offset {byte_offset} is not valid {encoding} ({error.reason}); "
-                       f"pass the file's encoding with --encoding (e.g. --encoding latin-1 or cp949) "
-                       f"or use --bytes to model raw bytes")
+                       f"pass the file's encoding with --encoding (e.g. --encoding cp1252 for Windows text, "
+                       f"latin-1, cp949) or use --bytes to model raw bytes")
 
 
 def read_text(path, encoding: str = "utf-8", byte_mode: bool = False) -> str | bytes:
