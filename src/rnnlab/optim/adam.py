@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fused
 from .optimizer import Optimizer, check_non_negative, lerp_
 
 
@@ -62,11 +63,21 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * param.data
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        step_size = lr / (1 - beta1 ** step)
+        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        max_exp_avg_sq = state["max_exp_avg_sq"] if group["amsgrad"] else None
+        kernel = fused.adam_kernel() if 1 - beta1 < 0.5 else None
+        if kernel is not None and fused.fusable(param.data, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+            # the lines below in one pass (same operations, same rounding): optim/fused.py
+            scalar = param.data.dtype.type
+            kernel(param.data.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
+                   (exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq).reshape(-1), group["amsgrad"],
+                   scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(step_size),
+                   scalar(bias_correction2_sqrt), scalar(group["eps"]))
+            return
         lerp_(exp_avg, grad, 1 - beta1)
         exp_avg_sq *= beta2
         exp_avg_sq += (1 - beta2) * (grad * grad)
-        step_size = lr / (1 - beta1 ** step)
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             second_moment = state["max_exp_avg_sq"]

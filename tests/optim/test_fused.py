@@ -1,0 +1,57 @@
+"""The one-pass (numba) optimizer updates give the NumPy code's numbers bit for bit."""
+import numpy as np
+import pytest
+
+from rnnlab.nn.module import Parameter
+from rnnlab.optim import Adam, AdamW, fused
+
+pytest.importorskip("numba")
+
+
+def _run(optimizer_class, dtype, use_kernel, monkeypatch, steps=5, **options):
+    if not use_kernel:
+        monkeypatch.setattr(fused, "adam_kernel", lambda: None)
+    rng = np.random.default_rng(0)
+    params = [Parameter(rng.standard_normal(shape).astype(dtype)) for shape in [(7, 5), (13,), (3, 4, 2)]]
+    optimizer = optimizer_class(params, lr=0.01, **options)
+    for step in range(steps):
+        for p in params:
+            grad = rng.standard_normal(p.data.shape).astype(dtype)
+            if step == 2:
+                grad *= 1e-6  # small second moments: the eps and the amsgrad maximum matter
+            p.grad = grad
+        optimizer.step()
+    monkeypatch.undo()
+    state = [optimizer.state[p] for p in params]
+    return [p.data for p in params], state
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"amsgrad": True}, {"weight_decay": 0.1}, {"betas": (0.8, 0.99)}])
+@pytest.mark.parametrize("optimizer_class", [Adam, AdamW])
+def test_fused_adam_is_bit_identical_to_numpy(optimizer_class, dtype, options, monkeypatch):
+    assert fused.adam_kernel() is not None  # numba is installed: the fused path is the one exercised
+    fast_params, fast_state = _run(optimizer_class, dtype, True, monkeypatch, **options)
+    slow_params, slow_state = _run(optimizer_class, dtype, False, monkeypatch, **options)
+    for fast, slow in zip(fast_params, slow_params):
+        assert fast.dtype == dtype
+        np.testing.assert_array_equal(fast, slow)
+    for fast, slow in zip(fast_state, slow_state):
+        assert fast.keys() == slow.keys()
+        for key in fast:
+            np.testing.assert_array_equal(fast[key], slow[key])
+
+
+def test_fused_adam_used_only_for_contiguous_arrays_of_one_dtype():
+    a = np.zeros((4, 3), dtype=np.float32)
+    assert fused.fusable(a, a.copy(), None)
+    assert not fused.fusable(a, a.astype(np.float64))
+    assert not fused.fusable(a.T, a)                     # a flat view would not be the array
+    assert not fused.fusable(a.astype(np.int64))
+
+
+def test_adam_with_non_contiguous_gradient_falls_back_and_still_updates():
+    w = Parameter(np.zeros((3, 2), dtype=np.float32))
+    w.grad = np.ones((2, 3), dtype=np.float32).T         # a transposed view
+    Adam([w], lr=0.1).step()
+    np.testing.assert_allclose(w.data, -0.1, rtol=1e-6)
