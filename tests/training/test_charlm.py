@@ -118,6 +118,13 @@ def test_a_loss_that_turns_nan_stops_training_with_the_last_checkpoint_intact(tm
     assert any(not np.array_equal(weights[k], saved[k]) for k in saved)
 
 
+def test_a_loss_that_is_nan_from_the_start_does_not_claim_a_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr("rnnlab.nn.CrossEntropyLoss", lambda: ScriptedLoss({n: "nan" for n in range(1, 100)}))
+    with pytest.raises(RnnlabError, match=r"not finite for 3 steps in a row .* no checkpoint was written yet; "
+                                          r"try a lower --lr"):
+        run_training(tmp_path, steps=10, max_bad_steps=3)
+
+
 def test_a_single_bad_step_is_skipped_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setattr("rnnlab.nn.CrossEntropyLoss", lambda: ScriptedLoss({3: "inf"}))
     result, log = run_training(tmp_path, steps=6, eval_every=0)

@@ -70,10 +70,13 @@ class GradientStep:
             self.bad_steps += 1
             self.log(f"warning: step {step_number}: loss {loss}, gradient norm {grad_norm}: step skipped")
             if self.bad_steps >= self.max_bad_steps:
+                from .checkpoint import TRAINING_STATE_FILE
+
+                saved = (Path(self.run_path) / TRAINING_STATE_FILE).is_file()
+                kept = f"the last checkpoint in {self.run_path} is intact" if saved else "no checkpoint was written yet"
                 raise RnnlabError(
                     f"the loss was not finite for {self.bad_steps} steps in a row (up to step {step_number}); "
-                    f"stopped without saving, the last checkpoint in {self.run_path} is intact; "
-                    f"try a lower --lr (now {self.lr}) or --grad-clip")
+                    f"stopped without saving, {kept}; try a lower --lr (now {self.lr}) or --grad-clip")
         self.model.zero_grad()
         return applied
 
