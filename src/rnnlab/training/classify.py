@@ -21,7 +21,6 @@ within it, the epoch's shuffled order, the random generator's state and the epoc
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import time
@@ -34,6 +33,7 @@ from .. import __version__, backend
 from ..errors import RnnlabError
 from ..models.classifier import CELLS, INITS, POOLS, SequenceClassifier
 from . import loop
+from .config import Settings, need
 from .loop import OPTIMIZERS
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -41,7 +41,7 @@ RESULTS_FILE = "results.json"
 
 
 @dataclass
-class ClassifyConfig:
+class ClassifyConfig(Settings):
     # data: a named dataset, or four IDX files
     dataset: str | None = "fashion-mnist"  # mnist or fashion-mnist (found by rnnlab.data.load_dataset)
     data_dir: str | None = None      # where the dataset's files are (None: $RNNLAB_DATA, the cache, system dirs)
@@ -76,20 +76,8 @@ class ClassifyConfig:
     RESUME_MUST_MATCH = ("dataset", "idx", "train_size", "val_size", "model", "hidden_size", "num_layers",
                          "bidirectional", "pool", "init", "dropout", "dtype", "optimizer", "batch_size")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ClassifyConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
-
     def validate(self) -> "ClassifyConfig":
         """RnnlabError naming the first nonsensical setting (the flag, the value, what is allowed)."""
-        def need(condition, flag, value, allowed):
-            if not condition:
-                raise RnnlabError(f"--{flag} {value}: must be {allowed}")
-
         if self.idx is not None:
             need(len(self.idx) == 4, "idx", " ".join(map(str, self.idx)),
                  "four files: TRAIN_IMAGES TRAIN_LABELS TEST_IMAGES TEST_LABELS")

@@ -15,8 +15,27 @@ MODELS = ("rnn", "rnn_relu", "lstm", "gru")
 DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
 
 
+def need(condition: bool, flag: str, value, allowed: str) -> None:
+    """RnnlabError ``--flag value: must be <allowed>`` unless ``condition`` (for the configs' ``validate``)."""
+    if not condition:
+        raise RnnlabError(f"--{flag} {value}: must be {allowed}")
+
+
+class Settings:
+    """A run's settings dataclass as a dict (config.json's ``train``) and back; unknown keys are ignored,
+    so a config.json from an older or newer rnnlab still opens."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     # data
     text_file: str | None = None     # None: the Python standard library's sources (rnnlab.data.default_corpus_path)
     encoding: str = "utf-8"          # how to decode text_file
@@ -46,20 +65,8 @@ class TrainConfig:
     max_bad_steps: int = 5           # stop after this many non-finite losses in a row
     seed: int = 1337
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
-
     def validate(self) -> "TrainConfig":
         """RnnlabError naming the first nonsensical setting (the flag's name, the value, what is allowed)."""
-        def need(condition, flag, value, allowed):
-            if not condition:
-                raise RnnlabError(f"--{flag} {value}: must be {allowed}")
-
         need(self.model in MODELS, "model", self.model, "one of " + ", ".join(MODELS))
         need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
         for flag in ("hidden_size", "num_layers", "seq_len", "batch_size"):
