@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import rnnlab
+import rnnlab.errors
 from rnnlab import nn, optim
 from rnnlab.data import BatchStreams, encode_corpus, split_ids
 from rnnlab.models import CharRNN
@@ -92,4 +93,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except rnnlab.errors.RnnlabError as error:  # a wrong path or flag: one line, not a traceback
+        raise SystemExit(f"error: {error}") from None

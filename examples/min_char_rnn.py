@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import rnnlab
+import rnnlab.errors
 from rnnlab import nn, optim
 from rnnlab.data import Vocabulary, read_text
 
@@ -105,4 +106,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except rnnlab.errors.RnnlabError as error:  # a wrong path or flag: one line, not a traceback
+        raise SystemExit(f"error: {error}") from None

@@ -17,13 +17,13 @@ The PNG needs matplotlib (``pip install rnnlab[plot]``); without it the numbers 
 """
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 import rnnlab
+import rnnlab.errors
 from rnnlab import nn, optim
 from rnnlab.data import load_dataset
 from rnnlab.models import SequenceClassifier
@@ -130,4 +130,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        raise SystemExit(main())
+    except rnnlab.errors.RnnlabError as error:  # a wrong path or flag: one line, not a traceback
+        raise SystemExit(f"error: {error}") from None

@@ -58,3 +58,14 @@ def test_hamlet_lstm_trains_then_generates_from_the_prime(text_file):
     assert "step    10" in out and "after 12 steps: validation loss" in out and "bits/char" in out
     generated = out.split("----\n")[1]
     assert generated.startswith("To be") and len(generated.rstrip("\n")) >= len("To be") + 30
+
+
+@pytest.mark.parametrize("name", ["min_char_rnn.py", "hamlet_lstm.py"])
+def test_a_missing_text_file_is_one_line_not_a_traceback(tmp_path, name):
+    source = os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    environment = dict(os.environ, PYTHONPATH=source)
+    completed = subprocess.run([sys.executable, str(EXAMPLES / name), "--text", str(tmp_path / "nope.txt")],
+                               capture_output=True, text=True, timeout=60, env=environment)
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines() == [f"error: text file not found: {tmp_path / 'nope.txt'}; check "
+                                                     f"the path (or run without TEXT_FILE to use the default corpus)"]
