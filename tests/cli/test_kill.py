@@ -80,6 +80,8 @@ def test_signal_saves_a_checkpoint_and_exits_cleanly(tmp_path, capsys, signal_nu
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Traceback" not in err and "interrupted: saved the training state at step" in err
+    name = signal.Signals(signal_number).name
+    assert f"{name}: saving at the end of this step (press Ctrl-C again to stop at once)" in err
     saved_step = int(err.split("interrupted: saved the training state at step ")[1].split()[0])
     _, _, meta = RunDirectory(out).load_training_state()
     assert meta["step"] == saved_step >= 3

@@ -325,7 +325,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     last_eval_step = None
     model.train()
     try:
-        with graceful_interrupt() as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
                 # stop conditions, checked at step boundaries only
                 if max_steps is not None and step >= max_steps:

@@ -441,8 +441,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     saved_step = None
     model.train()
     try:
-        with graceful_interrupt("{signal}: saving at the end of this step (press Ctrl-C again to stop at once)",
-                                stream) as interrupt, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
                 if max_steps is not None and step >= max_steps:
                     result.stop_reason = "steps" if config.steps is not None and step >= config.steps else "epochs"

@@ -21,6 +21,8 @@ from .. import backend
 from ..errors import RnnlabError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+# printed at the first Ctrl-C / SIGTERM (rnnlab.training.signals.graceful_interrupt)
+INTERRUPT_MESSAGE = "{signal}: saving at the end of this step (press Ctrl-C again to stop at once)"
 OPTIMIZER_PREFIX = "optimizer/"
 
 
