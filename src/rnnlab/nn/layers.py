@@ -204,9 +204,8 @@ class Embedding(Module):
         self.weight = Parameter(weight)
         self._cache = None
 
-    def forward(self, input):
-        xp = backend.xp
-        ids = xp.asarray(input)
+    def _checked_ids(self, input):
+        ids = backend.xp.asarray(input)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"Embedding expects integer ids, got an array of dtype {ids.dtype}")
         if ids.size:
@@ -215,13 +214,83 @@ class Embedding(Module):
                 bad = low if low < 0 else high
                 raise IndexError(f"id {bad} is out of range for Embedding({self.num_embeddings}, "
                                  f"{self.embedding_dim}): ids must lie in [0, {self.num_embeddings - 1}]")
+        return ids
+
+    def forward(self, input):
+        xp = backend.xp
+        ids = self._checked_ids(input)
         output = self.weight.data[ids]  # (*, H): a copy, so later updates to weight do not change it
         self._cache = (ids.shape, ids.reshape(-1).astype(xp.intp)) if backend.is_grad_enabled() else None
         return output
 
+    def forward_projected(self, input, weight: Parameter, bias: Parameter | None = None):
+        r"""The embedding followed by an affine map, :math:`y = W_{\text{emb}}[\text{ids}]\, A^T + b`, shape
+        ``(*, G)`` for ``weight`` :math:`A` ``(G, embedding_dim)`` and ``bias`` ``(G,)`` (the next layer's
+        Parameters: a recurrent layer's ``weight_ih_l0``, ``bias_ih_l0``).
+
+        With fewer table rows than ids (a character model: 65 symbols, 2048 ids per batch) it is a
+        lookup in the projected table :math:`W_{\text{emb}} A^T + b` (``num_embeddings x G``) instead
+        of one ``(ids x embedding_dim) x (embedding_dim x G)`` product, and :meth:`backward_projected`
+        sums the incoming gradient per id first (:func:`scatter_add_rows`), then
+        :math:`\partial L/\partial A = \bar g^T W_{\text{emb}}`, :math:`\partial L/\partial b = \sum_v \bar g_v`,
+        :math:`\partial L/\partial W_{\text{emb}} = \bar g A` with :math:`\bar g` (``num_embeddings x G``)
+        the per-id sums: three products over the table instead of over every id. The result is a fresh
+        array. Only the rounding differs from ``Linear``-style products on ``forward(ids)``.
+        """
+        xp = backend.xp
+        ids = self._checked_ids(input)
+        if weight.data.ndim != 2 or weight.data.shape[1] != self.embedding_dim:
+            raise ValueError(f"weight must have shape (G, {self.embedding_dim}), got {weight.data.shape}")
+        table_rows = self.num_embeddings < ids.size
+        if table_rows:
+            table = self.weight.data @ weight.data.T  # (V, G)
+            if bias is not None:
+                table += bias.data
+            output = table[ids]  # (*, G)
+            rows_in = None
+        else:
+            rows_in = self.weight.data[ids.reshape(-1)]  # (n, E)
+            output = rows_in @ weight.data.T
+            if bias is not None:
+                output += bias.data
+            output = output.reshape(ids.shape + (weight.data.shape[0],))
+        self._cache = None
+        if backend.is_grad_enabled():
+            self._cache = ("projected", ids.shape, ids.reshape(-1).astype(xp.intp), weight, bias, rows_in)
+        return output
+
+    def backward_projected(self, grad_output) -> None:
+        """The backward of :meth:`forward_projected`: gradients into this table, ``weight`` and ``bias``."""
+        cache = _take_cache(self)
+        if cache[0] != "projected":
+            raise RuntimeError("Embedding.backward_projected() follows forward_projected(); use backward() after forward()")
+        _, ids_shape, flat_ids, weight, bias, rows_in = cache
+        gates = weight.data.shape[0]
+        grad_output = backend.xp.asarray(grad_output, dtype=self.weight.data.dtype)
+        if grad_output.shape != ids_shape + (gates,):
+            raise ValueError(f"grad_output must have shape {ids_shape + (gates,)}, got {grad_output.shape}")
+        grad_rows = grad_output.reshape(-1, gates)
+        if rows_in is None:
+            grad_table = scatter_add_rows(flat_ids, grad_rows, self.num_embeddings)  # (V, G)
+            weight.accumulate_grad(grad_table.T @ self.weight.data)
+            if bias is not None:
+                bias.accumulate_grad(grad_table.sum(axis=0))
+            grad_weight = grad_table @ weight.data  # (V, E)
+        else:
+            weight.accumulate_grad(grad_rows.T @ rows_in)
+            if bias is not None:
+                bias.accumulate_grad(grad_rows.sum(axis=0))
+            grad_weight = scatter_add_rows(flat_ids, grad_rows @ weight.data, self.num_embeddings)
+        if self.padding_idx is not None:
+            grad_weight[self.padding_idx] = 0
+        self.weight.accumulate_grad(grad_weight)
+
     def backward(self, grad_output) -> None:
         xp = backend.xp
-        ids_shape, flat_ids = _take_cache(self)
+        cache = _take_cache(self)
+        if cache[0] == "projected":
+            raise RuntimeError("Embedding.backward() follows forward(); use backward_projected() after forward_projected()")
+        ids_shape, flat_ids = cache
         grad_output = xp.asarray(grad_output, dtype=self.weight.data.dtype)
         expected = ids_shape + (self.embedding_dim,)
         if grad_output.shape != expected:

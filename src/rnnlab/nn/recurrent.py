@@ -300,9 +300,32 @@ class RNNBase(Module):
     # --- forward ----------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
         """Run the stack over whole sequences. See the class docstring of :class:`RNN`/:class:`LSTM`/:class:`GRU`."""
+        return self._forward(input, hx, lengths, projected=False)
+
+    def forward_projected(self, input_projection, hx=None, lengths=None):
+        r""":meth:`forward` given layer 0's input projection instead of the input.
+
+        ``input_projection`` is :math:`x W_{ih\_l0}^T + b_{ih\_l0}`, shaped like the input with
+        ``G = gates * hidden_size`` features (``(L, N, G)``, ``(N, L, G)`` when ``batch_first``,
+        ``(L, G)`` unbatched). A caller whose inputs come from a small table (a character model:
+        ``embedding.weight[ids]``) computes it as a lookup in ``embedding.weight @ W_ih_l0.T + b_ih_l0``,
+        a (vocabulary x G) table, instead of one large product per call. The array is consumed: the
+        fast kernels write the gates over it, so pass a fresh one.
+
+        The following :meth:`backward` returns the gradient with respect to ``input_projection`` in
+        place of ``grad_input`` and leaves ``weight_ih_l0``'s and ``bias_ih_l0``'s gradients to the
+        caller (:math:`\partial L/\partial W_{ih\_l0} = g^T x`, :math:`\partial L/\partial b_{ih\_l0} = \sum g`).
+        Unidirectional layers only.
+        """
+        if self.bidirectional:
+            raise ValueError("forward_projected supports unidirectional layers only (each direction has its "
+                             "own weight_ih_l0)")
+        return self._forward(input_projection, hx, lengths, projected=True)
+
+    def _forward(self, input, hx, lengths, projected: bool):
         xp = backend.xp
         dtype = getattr(self, self._weight_names[0][0]["ih"]).data.dtype
-        x = _as_float_array(input, dtype, "input")
+        x = _as_float_array(input, dtype, "input_projection" if projected else "input")
         if x.ndim not in (2, 3):
             raise ValueError(self._dim_error(x.ndim))
         batched = x.ndim == 3
@@ -312,7 +335,12 @@ class RNNBase(Module):
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        if x.shape[-1] != self.input_size:
+        if projected:
+            gate_size = self._gates_per_mode[self.mode] * self.hidden_size
+            if x.shape[-1] != gate_size:
+                raise ValueError(f"input_projection.size(-1) must be equal to {self._gates_per_mode[self.mode]} * "
+                                 f"hidden_size. Expected {gate_size}, got {x.shape[-1]}")
+        elif x.shape[-1] != self.input_size:
             raise ValueError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}")
         num_steps, batch = x.shape[0], x.shape[1]
         states = self._prepare_state(hx, batched, batch, dtype)
@@ -340,12 +368,15 @@ class RNNBase(Module):
             outputs, caches = [], []
             for direction in range(num_directions):
                 names = self._weight_names[layer][direction]
-                # all steps at once, as ONE 2-D product: a 3-D `@` is a loop of L small products (2.7x slower)
-                steps, rows = layer_input.shape[0], layer_input.shape[1]
-                x_proj = (layer_input.reshape(steps * rows, -1) @ getattr(self, names["ih"]).data.T
-                          ).reshape(steps, rows, -1)  # (L, N, G)
-                if names["b_ih"]:
-                    x_proj += getattr(self, names["b_ih"]).data
+                if layer == 0 and projected:
+                    x_proj = layer_input  # the caller's x W_ih_l0^T + b_ih_l0 (see forward_projected)
+                else:
+                    # all steps at once, as ONE 2-D product: a 3-D `@` is a loop of L small products (2.7x slower)
+                    steps, rows = layer_input.shape[0], layer_input.shape[1]
+                    x_proj = (layer_input.reshape(steps * rows, -1) @ getattr(self, names["ih"]).data.T
+                              ).reshape(steps, rows, -1)  # (L, N, G)
+                    if names["b_ih"]:
+                        x_proj += getattr(self, names["b_ih"]).data
                 if direction == 1:
                     x_proj = _reverse_time(x_proj, lengths)
                 index = layer * num_directions + direction
@@ -357,7 +388,7 @@ class RNNBase(Module):
                 caches.append(cache)
                 for collected, value in zip(final_states, final):
                     collected.append(value)
-            layer_inputs.append(layer_input)
+            layer_inputs.append(None if layer == 0 and projected else layer_input)
             kernel_caches.append(caches)
             layer_input = outputs[0] if num_directions == 1 else xp.concatenate(outputs, axis=-1)
 
@@ -368,7 +399,7 @@ class RNNBase(Module):
             self._cache = {"kernels": kernels, "layer_inputs": layer_inputs, "dropout_masks": dropout_masks,
                            "kernel_caches": kernel_caches, "lengths": lengths, "batched": batched,
                            "output_shape": output.shape, "state_shapes": [f.shape for f in finals],
-                           "dtype": dtype}
+                           "dtype": dtype, "projected": projected}
         if not batched:
             output = output[:, 0, :]
             finals = [f[:, 0, :] for f in finals]
@@ -427,7 +458,6 @@ class RNNBase(Module):
         out_size = self._output_size
         for layer in reversed(range(self.num_layers)):
             layer_input = cache["layer_inputs"][layer]
-            num_steps, batch, in_size = layer_input.shape
             grad_layer_input = None
             for direction in range(num_directions):
                 names = self._weight_names[layer][direction]
@@ -449,6 +479,10 @@ class RNNBase(Module):
                     getattr(self, names["b_hh"]).accumulate_grad(grads["bias_hh"])
                 if names["hr"]:
                     getattr(self, names["hr"]).accumulate_grad(grads["weight_hr"])
+                if layer_input is None:  # forward_projected: the caller back-propagates layer 0's projection
+                    grad_layer_input = grad_x_proj
+                    continue
+                num_steps, batch, in_size = layer_input.shape
                 weight_ih = getattr(self, names["ih"])
                 flat_grad = grad_x_proj.reshape(num_steps * batch, -1)
                 weight_ih.accumulate_grad(flat_grad.T @ layer_input.reshape(num_steps * batch, in_size))
