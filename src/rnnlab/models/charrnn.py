@@ -134,8 +134,9 @@ class CharRNN(Module):
         if ids.ndim != 2:
             raise ValueError(f"CharRNN: expected ids of shape (L, N), got {ids.ndim}D input of shape "
                              f"{tuple(ids.shape)}")
-        embedded = self.embedding(ids)               # (L, N, E)
-        output, state = self.rnn(embedded, state)    # (L, N, H)
+        # embedding then layer 0's input projection, as a lookup in a (V, G) table of projected embeddings
+        x_proj = self.embedding.forward_projected(ids, self.rnn.weight_ih_l0, self.rnn.bias_ih_l0)  # (L, N, G)
+        output, state = self.rnn.forward_projected(x_proj, state)   # (L, N, H)
         logits = self.decoder(output)                # (L, N, V)
         return logits, state
 
@@ -145,8 +146,8 @@ class CharRNN(Module):
         Returns the gradient of the initial state (truncated BPTT ignores it).
         """
         grad_output = self.decoder.backward(grad_logits)               # (L, N, H)
-        grad_embedded, grad_state0 = self.rnn.backward(grad_output, grad_state)
-        self.embedding.backward(grad_embedded)
+        grad_x_proj, grad_state0 = self.rnn.backward(grad_output, grad_state)
+        self.embedding.backward_projected(grad_x_proj)
         return grad_state0
 
     # --- generation ---------------------------------------------------------------------------
