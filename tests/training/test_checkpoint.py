@@ -265,3 +265,12 @@ def test_load_model_damaged_settings_and_weights_that_do_not_fit(tmp_path):
         load_model(run, lambda: {}["in_features"])
     with pytest.raises(RnnlabError, match="the latest weights do not fit config.json"):
         load_model(run, lambda: Linear(4, 2))
+
+
+def test_best_weights_asked_for_before_any_validation_points_to_latest(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.create({"model": {}})
+    run.save_weights(model_state())
+    with pytest.raises(RnnlabError, match=r"best.safetensors: no such file \(the best weights\); no validation has "
+                                          r"run yet; use --checkpoint latest"):
+        run.load_weights("best")

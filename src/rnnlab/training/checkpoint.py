@@ -286,10 +286,13 @@ class RunDirectory:
     # --- loading ------------------------------------------------------------------------------
     def _load(self, path: Path, what: str) -> tuple[dict, dict]:
         if not path.is_file():
-            raise RnnlabError(f"{path}: no such file ({what}); "
-                              + ("train without --resume, or give the run directory with --out"
-                                 if path.name == TRAINING_STATE_FILE else
-                                 f"train first with `rnnlab train --out {self.path}`"))
+            if path.name == TRAINING_STATE_FILE:
+                advice = "train without --resume, or give the run directory with --out"
+            elif path.name == BEST_FILE and self.model_path.is_file():
+                advice = "no validation has run yet; use --checkpoint latest, or train on with --resume"
+            else:
+                advice = f"train first with `rnnlab train --out {self.path}`"
+            raise RnnlabError(f"{path}: no such file ({what}); {advice}")
         tensors, metadata = load_safetensors(path)
         _check_format_version(metadata.get("format_version", 1), path)
         return tensors, metadata
