@@ -2,6 +2,7 @@
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -166,3 +167,12 @@ def test_without_evaluations_a_run_still_checkpoints_now_and_then(tmp_path, monk
     monkeypatch.setattr(TrainConfig, "eval_every", 4)  # the fallback interval (200 by default)
     run_training(tmp_path, steps=10, eval_every=0)
     assert saved_at == [4, 8, 10]
+
+
+def test_a_test_split_larger_than_an_evaluation_is_announced(tmp_path):
+    # the final score covers the whole test split, which can take a while after --time-budget ends: say so
+    result, log = run_training(tmp_path, steps=2, eval_chars=10)
+    assert re.search(r"scoring the test split \(\d+ characters\) \.\.\.\n", log)
+    assert result.test_loss is not None
+    _, quiet = run_training(tmp_path, out="quiet", steps=2)   # eval_chars 500 > the test split: no line
+    assert "scoring the test split" not in quiet

@@ -382,6 +382,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         metrics.close()
         return result
     if len(corpus.test) >= 2:
+        if len(corpus.test) > config.eval_chars:  # a large test split takes a while: say why the run goes on
+            log(f"scoring the test split ({len(corpus.test):,} characters) ...")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN)
         result.test_loss = test_loss
