@@ -241,6 +241,8 @@ class CharRNN(Module):
                 (so a seeded sample does not disturb a training run's random stream).
 
         Generation runs as in evaluation mode (no dropout) on :meth:`lean_step`; the model's mode is unchanged.
+        On the fast path (float32, numba) the stream is stepped and drawn in compiled code instead
+        (:mod:`rnnlab.models.fast_sampling`): same seed, same text, though not the same text as the NumPy path.
         """
         for chars in self.generate_batch(prime, length, 1, temperature=temperature, top_k=top_k, top_p=top_p,
                                          greedy=greedy, seed=seed):
@@ -255,6 +257,12 @@ class CharRNN(Module):
             raise ValueError(f"length must be non-negative, got {length}")
         rng = backend.generator() if seed is None else np.random.default_rng(seed)
         logits, state = self._prime(prime, num_samples)
+        if use_compiled_sampling(self, num_samples):
+            from .fast_sampling import CompiledSampler   # imports numba: only on the fast path
+            for token in CompiledSampler(self, state, logits).generate_ids(length, rng, temperature, top_k, top_p,
+                                                                            greedy):
+                yield [self.vocabulary.decode_one(token)]
+            return
         step = self.lean_step()
         for position in range(length):
             ids = sample_from_logits(logits, temperature, top_k, top_p, greedy, rng)
@@ -265,6 +273,14 @@ class CharRNN(Module):
     def sample(self, prime, length: int, **kwargs) -> str:
         """The whole of :meth:`generate` as one string."""
         return "".join(self.generate(prime, length, **kwargs))
+
+
+def use_compiled_sampling(model: CharRNN, num_samples: int) -> bool:
+    """One float32 stream on the fast path: :mod:`rnnlab.models.fast_sampling` generates it in compiled code
+    (its own draw from the same generator: same seed, same text, but not the NumPy path's text)."""
+    from ..nn import fast_setup
+
+    return num_samples == 1 and np.dtype(model.dtype) == np.float32 and fast_setup.active_kernels_name() == "fast"
 
 
 def check_sampling_args(temperature, top_k, top_p) -> None:

@@ -1,0 +1,283 @@
+"""One stream of :meth:`CharRNN.generate` as one compiled loop: step the whole stack, decode, draw.
+
+The NumPy path (:meth:`CharRNN.lean_step` + :func:`sample_from_logits`) spends most of a character's
+time in Python glue and small NumPy calls. Here a chunk of characters is one numba call that, for each
+character, does (``G`` = gates per layer: ``H``, ``3H`` or ``4H``)::
+
+    x      = table[id]                        # layer 0: embedding.weight @ W_ih_l0.T + b_ih_l0 (+ b_hh_l0), (V, G)
+    for each layer k:
+        hg = W_hh_lk @ h_k                     # (G,)
+        h_k (and c_k) = cell(x, hg)            # tanh/relu RNN, LSTM or GRU update, as recurrent_fast
+        x  = W_ih_l(k+1) @ h_k + bias          # next layer's input projection
+    logits = decoder.weight @ h_top + decoder.bias
+    id     = draw(logits / temperature, top_k, top_p, uniform) or argmax(logits) when greedy
+
+into buffers made once (no allocation per character, except ``top_p``'s ordering of the ``V`` scores).
+Biases fold where they add: ``b_hh`` into ``b_ih`` for RNN and LSTM, and GRU's ``r``/``z`` parts
+(its ``n`` part multiplies by ``r``, so it stays apart).
+
+**Randomness.** The draw is the inverse CDF of the same float64 distribution :func:`sample_from_logits`
+builds (temperature, ``top_k`` ties kept, ``top_p`` with the most likely character always kept):
+the first index whose cumulative probability exceeds ``u * total``. The uniforms ``u`` come from the
+generator the NumPy path uses (rnnlab's global one, or ``default_rng(seed)``), one float64 per
+character, drawn a chunk at a time with ``Generator.random(out=...)``; so the same seed gives the same
+text, though not the same text as the NumPy path (which draws through a different call). Greedy
+decoding draws nothing and gives the NumPy path's characters.
+
+**Matrix-vector products.** Each product is a loop of row dot products (``fastmath`` reassociation, so
+LLVM vectorises the sums). Large layers (``G * H >= PARALLEL_MIN_WEIGHTS``, e.g. 2 x 512) split the
+rows of each product across numba's threads (``prange``): a character of LSTM 2 x 512 streams 12 MB of
+weights and is bound by memory bandwidth, which two cores share better than one.
+
+Used by :meth:`CharRNN.generate` for one stream when the fast path is on (float32, numba importable,
+``RNNLAB_FAST`` not 0); see :func:`rnnlab.models.charrnn.use_compiled_sampling`.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..nn.recurrent_fast import _sigmoid, _tanh
+
+# Rows x columns of W_hh above which each product is split across threads (measured on the 2-core
+# benchmark VM: LSTM 1 x 128 (512 x 128) is faster on one thread, LSTM 2 x 512 (2048 x 512) on two).
+PARALLEL_MIN_WEIGHTS = 1024 * 1024
+# Characters per compiled call: uniforms are drawn this many at a time.
+CHUNK = 64
+
+_CELL_CODES = {"rnn": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
+_FASTMATH = {"contract", "reassoc"}   # reassociation: vectorised dot products (order of the sum changes)
+
+
+_jit = numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
+
+
+@_jit
+def _matvec_serial(weight, vector, bias, out):
+    """out = weight @ vector + bias, one dot product per row."""
+    rows, cols = weight.shape
+    for g in range(rows):
+        row = weight[g]
+        acc = np.float32(0.0)
+        for j in range(cols):
+            acc += row[j] * vector[j]
+        out[g] = acc + bias[g]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True, parallel=True)
+def _matvec_parallel(weight, vector, bias, out):
+    """The same, rows split across numba's threads."""
+    rows, cols = weight.shape
+    for g in numba.prange(rows):
+        row = weight[g]
+        acc = np.float32(0.0)
+        for j in range(cols):
+            acc += row[j] * vector[j]
+        out[g] = acc + bias[g]
+
+
+@_jit
+def _matvec_add(weight, vector, bias, out, parallel):
+    if parallel:
+        _matvec_parallel(weight, vector, bias, out)
+    else:
+        _matvec_serial(weight, vector, bias, out)
+
+
+@numba.njit(cache=True, error_model="numpy")   # float64 and no fast-math: NumPy's rounding
+def _draw(logits, temperature, top_k, top_p, greedy, uniform, probs, scratch):
+    """One id from logits (V,) float32, exactly as sample_from_logits' float64 inverse CDF given u."""
+    vocab = logits.shape[0]
+    if greedy:
+        return np.argmax(logits)
+    best = -np.inf
+    for v in range(vocab):
+        probs[v] = np.float64(logits[v]) / temperature
+        if probs[v] > best:
+            best = probs[v]
+    if top_k > 0 and top_k < vocab:
+        scratch[:] = probs
+        scratch.sort()
+        kth_best = scratch[vocab - top_k]
+        best = -np.inf
+        for v in range(vocab):
+            if probs[v] < kth_best:
+                probs[v] = -np.inf
+            elif probs[v] > best:
+                best = probs[v]
+    total = 0.0
+    for v in range(vocab):
+        probs[v] = np.exp(probs[v] - best)
+        total += probs[v]
+    for v in range(vocab):
+        probs[v] /= total
+    if top_p < 1.0:
+        order = np.argsort(-probs, kind="mergesort")     # stable, as the NumPy path
+        mass_before = 0.0
+        for rank in range(vocab):
+            v = order[rank]
+            p = probs[v]
+            if not (mass_before + p) - p < top_p:         # same rounding as cumsum - sorted < top_p
+                probs[v] = 0.0
+            mass_before += p
+        total = 0.0
+        for v in range(vocab):
+            total += probs[v]
+        for v in range(vocab):
+            probs[v] /= total
+    cumulative = 0.0
+    for v in range(vocab):
+        cumulative += probs[v]
+        scratch[v] = cumulative
+    target = uniform * scratch[vocab - 1]
+    count = 0
+    for v in range(vocab):
+        if scratch[v] <= target:
+            count += 1
+    return min(count, vocab - 1)
+
+
+@_jit
+def _step(token, parallel, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits):
+    """Advance the stack by one character; logits (V,) of the next one are written in place."""
+    num_layers, gates, hidden = w_hh.shape
+    x[:] = table[token]
+    for k in range(num_layers):
+        if k:
+            _matvec_add(w_ih[k - 1], h[k - 1], bias_x[k], x, parallel)
+        _matvec_add(w_hh[k], h[k], bias_hn[k], hg, parallel)    # bias_hn: zeros except GRU's n part
+        h_k = h[k]
+        if cell == 2:                                  # LSTM: i, f, g, o
+            c_k = c[k]
+            for j in range(gates):
+                x[j] += hg[j]
+            for j in range(hidden):
+                c_k[j] = _sigmoid(x[hidden + j]) * c_k[j] + _sigmoid(x[j]) * _tanh(x[2 * hidden + j])
+            for j in range(hidden):
+                h_k[j] = _sigmoid(x[3 * hidden + j]) * _tanh(c_k[j])
+        elif cell == 3:                                # GRU: r, z, n
+            for j in range(hidden):
+                r = _sigmoid(x[j] + hg[j])
+                z = _sigmoid(x[hidden + j] + hg[hidden + j])
+                n = _tanh(x[2 * hidden + j] + r * hg[2 * hidden + j])
+                h_k[j] = n + z * (h_k[j] - n)
+        elif cell == 1:                                # RNN relu
+            for j in range(hidden):
+                value = x[j] + hg[j]
+                h_k[j] = value if value > 0 else np.float32(0.0)
+        else:                                          # RNN tanh
+            for j in range(hidden):
+                h_k[j] = _tanh(x[j] + hg[j])
+    _matvec_add(dec_w, h[num_layers - 1], dec_b, logits, parallel)
+
+
+@_jit
+def _generate(count, step_after_last, parallel, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg,
+              logits, temperature, top_k, top_p, greedy, uniforms, probs, scratch, out):
+    """Draw ``count`` ids from ``logits`` onward, stepping the model after each (and after the last one
+    when ``step_after_last``); ids go to ``out``, state and logits are updated in place."""
+    for i in range(count):
+        token = _draw(logits, temperature, top_k, top_p, greedy, uniforms[i], probs, scratch)
+        out[i] = token
+        if i + 1 < count or step_after_last:
+            _step(token, parallel, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits)
+
+
+def draw_index(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, uniform=0.5) -> int:
+    """The compiled draw for one row of logits ``(V,)`` given the uniform ``u`` in [0, 1) (for tests)."""
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    vocab = logits.shape[0]
+    return int(_draw(logits, float(temperature), int(top_k or 0), 1.0 if top_p is None else float(top_p),
+                    bool(greedy), float(uniform), np.empty(vocab), np.empty(vocab)))
+
+
+class CompiledSampler:
+    """One stream of a :class:`CharRNN`, stepped and sampled in compiled code.
+
+    The weights are copied when this is built (build a new one after changing them); the state starts at
+    ``state`` (the model's structure, batch 1; ``None`` = zeros) and ``logits`` ``(1, V)`` or ``(V,)``.
+
+    >>> import rnnlab
+    >>> from rnnlab.models import CharRNN
+    >>> _ = rnnlab.manual_seed(0)
+    >>> model = CharRNN(5, hidden_size=8, num_layers=2, cell="lstm")
+    >>> sampler = CompiledSampler(model)
+    >>> logits = sampler.step(3)                      # feed id 3, get the next character's logits
+    >>> bool(np.allclose(logits, model.step([3])[0][0], atol=1e-5))
+    True
+    """
+
+    def __init__(self, model, state=None, logits=None, parallel: bool | None = None):
+        rnn, layers, f32 = model.rnn, model.num_layers, np.float32
+        self.cell_code = _CELL_CODES[model.cell]
+        weights = [[getattr(rnn, f"{name}_l{k}").data.astype(f32) for name in
+                    ("weight_ih", "bias_ih", "weight_hh", "bias_hh")] for k in range(layers)]
+        hidden = model.hidden_size
+        gates = weights[0][2].shape[0]
+        bias_x = np.empty((layers, gates), f32)
+        bias_hn = np.zeros((layers, gates), f32)
+        for k, (_, bias_ih, _, bias_hh) in enumerate(weights):
+            folded = bias_hh.copy()
+            if model.cell == "gru":              # n's hidden bias is multiplied by r: it stays with W_hh
+                bias_hn[k, 2 * hidden:] = bias_hh[2 * hidden:]
+                folded[2 * hidden:] = 0.0
+            bias_x[k] = bias_ih + folded
+        self.table = np.ascontiguousarray(model.embedding.weight.data.astype(f32) @ weights[0][0].T + bias_x[0])
+        self.w_hh = np.ascontiguousarray(np.stack([w[2] for w in weights]))
+        self.w_ih = (np.ascontiguousarray(np.stack([w[0] for w in weights[1:]])) if layers > 1
+                     else np.zeros((1, gates, hidden), f32))
+        self.bias_x, self.bias_hn = bias_x, bias_hn
+        self.dec_w = np.ascontiguousarray(model.decoder.weight.data.astype(f32))
+        self.dec_b = np.ascontiguousarray(model.decoder.bias.data.astype(f32))
+        self.vocab_size = self.dec_w.shape[0]
+        self.is_lstm = model.cell == "lstm"
+        self.h = np.zeros((layers, hidden), f32)
+        self.c = np.zeros((layers, hidden), f32)
+        if state is not None:
+            h_state, c_state = state if self.is_lstm else (state, None)
+            self.h[:] = np.asarray(h_state).reshape(layers, hidden)
+            if c_state is not None:
+                self.c[:] = np.asarray(c_state).reshape(layers, hidden)
+        self.logits = np.zeros(self.vocab_size, f32)
+        if logits is not None:
+            self.logits[:] = np.asarray(logits).reshape(-1)
+        self.x, self.hg = np.empty(gates, f32), np.empty(gates, f32)
+        self.probs, self.scratch = np.empty(self.vocab_size), np.empty(self.vocab_size)
+        self.uniforms = np.zeros(CHUNK)
+        self.ids = np.zeros(CHUNK, np.int64)
+        if parallel is None:
+            parallel = gates * hidden >= PARALLEL_MIN_WEIGHTS
+        self.parallel = bool(parallel)
+
+    def _arrays(self):
+        return (self.parallel, self.cell_code, self.table, self.w_ih, self.w_hh, self.bias_x, self.bias_hn, self.dec_w,
+                self.dec_b, self.h, self.c, self.x, self.hg, self.logits)
+
+    def step(self, token: int) -> np.ndarray:
+        """Feed one id; returns (a copy of) the next character's logits ``(V,)``."""
+        if not 0 <= int(token) < self.vocab_size:
+            raise ValueError(f"id {token} is out of range for a vocabulary of {self.vocab_size}")
+        _step(int(token), *self._arrays())
+        return self.logits.copy()
+
+    def state(self):
+        """The state in the model's structure, batch 1: ``h`` ``(num_layers, 1, H)`` or ``(h, c)``."""
+        h = self.h[:, None, :].copy()
+        return (h, self.c[:, None, :].copy()) if self.is_lstm else h
+
+    def generate_ids(self, length: int, rng: np.random.Generator | None, temperature: float = 1.0,
+                     top_k: int | None = None, top_p: float | None = None, greedy: bool = False):
+        """Yield ``length`` ids, drawn from the current logits onward, ``CHUNK`` per compiled call.
+
+        ``rng`` supplies one float64 uniform per character (not used when ``greedy``)."""
+        top_k = int(top_k or 0)
+        top_p = 1.0 if top_p is None else float(top_p)
+        done = 0
+        while done < length:
+            count = min(CHUNK, length - done)
+            if not greedy:
+                rng.random(out=self.uniforms[:count])
+            _generate(count, done + count < length, *self._arrays(), float(temperature), top_k, top_p,
+                           bool(greedy), self.uniforms, self.probs, self.scratch, self.ids)
+            done += count
+            yield from self.ids[:count].tolist()
