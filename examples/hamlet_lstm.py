@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-
 import rnnlab
 import rnnlab.errors
 from rnnlab import nn, optim
