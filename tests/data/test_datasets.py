@@ -262,6 +262,8 @@ def test_server_down_gives_the_offline_message(tmp_path, monkeypatch):
     with pytest.raises(RnnlabError) as caught:
         load_dataset("mnist")
     assert "apt install" not in str(caught.value) and "--data-dir DIR" in str(caught.value)
+    # the offline user is told which files, from where, and the mirror setting
+    assert "t10k-labels-idx1-ubyte.gz" in str(caught.value) and "RNNLAB_DATASET_MIRROR" in str(caught.value)
 
 
 def test_download_file_is_all_or_nothing(tmp_path, mirror):

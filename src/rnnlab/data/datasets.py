@@ -248,7 +248,9 @@ def _how_to_provide(name: str) -> str:
     if spec.apt_package:
         system_dirs = ", ".join(str(directory) for directory in SYSTEM_DATASET_DIRS.get(name, []))
         ways.append(f"`apt install {spec.apt_package}` (installs {system_dirs})")
-    ways.append(f"put the four files in a directory and pass --data-dir DIR or set {DATA_ENV}=DIR")
+    ways.append(f"put the four files ({', '.join(FILE_NAMES.values())}, from {spec.base_url} or a copy) in "
+                f"a directory and pass --data-dir DIR or set {DATA_ENV}=DIR")
+    ways.append(f"set {MIRROR_ENV} to a reachable mirror")
     return "; or ".join(ways)
 
 
