@@ -61,7 +61,8 @@ def register(subparsers) -> None:
                       help="hold out the last M training images to pick the best weights (default: 0)")
     data.add_argument("--test-size", type=int, metavar="M", help="score the first M test images (default: all)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", metavar="{" + ",".join(CELLS) + "}", help=f"recurrent cell (default: {defaults.model})")
+    model.add_argument("--model", metavar="{" + ",".join(CELLS) + "}",
+                       help=f"recurrent cell (default: {defaults.model})")
     model.add_argument("--hidden-size", type=int, metavar="H", help=f"default: {defaults.hidden_size}")
     model.add_argument("--num-layers", type=int, metavar="K", help=f"default: {defaults.num_layers}")
     model.add_argument("--bidirectional", action="store_const", const=True, default=None,
@@ -80,7 +81,8 @@ def register(subparsers) -> None:
                               help=f"default: {defaults.optimizer}")
     optimization.add_argument("--lr", type=float, help=f"learning rate (default: {defaults.lr})")
     optimization.add_argument("--lr-decay", type=float, metavar="GAMMA",
-                              help=f"multiply the learning rate by this after every epoch (default: {defaults.lr_decay})")
+                              help=f"multiply the learning rate by this after every epoch "
+                                   f"(default: {defaults.lr_decay})")
     optimization.add_argument("--batch-size", type=int, metavar="B", help=f"default: {defaults.batch_size}")
     optimization.add_argument("--grad-clip", type=float, metavar="NORM",
                               help=f"clip the global gradient norm to this; 0: off (default: {defaults.grad_clip})")

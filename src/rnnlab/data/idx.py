@@ -146,7 +146,8 @@ def _read_idx_stream(stream, path: Path, largest_possible: int) -> np.ndarray:
     extra_bytes = _count_remaining(stream)
     if extra_bytes:
         raise RnnlabError(f"{path}: IDX data too long: shape {shape} of {stored_dtype.newbyteorder('=')} needs "
-                          f"{expected_bytes} bytes, got {expected_bytes + extra_bytes}; the header or the file is wrong")
+                          f"{expected_bytes} bytes, got {expected_bytes + extra_bytes}; "
+                          f"the header or the file is wrong")
     if stored_dtype.itemsize > 1:
         return values.astype(stored_dtype.newbyteorder("="))
     return values.view(stored_dtype.newbyteorder("="))
