@@ -119,3 +119,36 @@ def test_assigning_before_init_and_deleting():
     assert "scale" not in dict(model.named_parameters())
     model.decoder = Linear(3, 2)
     assert dict(model.named_parameters())["decoder.weight"].shape == (2, 3)
+
+
+def test_accumulate_grad_keeps_an_owned_array_and_copies_otherwise():
+    from rnnlab.nn.module import Parameter
+    p = Parameter(np.zeros((2, 3), dtype=np.float32))
+    fresh = np.ones((2, 3), dtype=np.float32)
+    p.accumulate_grad(fresh, owned=True)
+    assert p.grad is fresh                                   # kept, no copy
+    p.accumulate_grad(fresh, owned=True)                     # second time: added in place
+    np.testing.assert_array_equal(p.grad, 2.0)
+    q = Parameter(np.zeros((2, 3), dtype=np.float32))
+    shared = np.ones((2, 3), dtype=np.float32)
+    q.accumulate_grad(shared)
+    assert q.grad is not shared
+    r = Parameter(np.zeros((2, 3), dtype=np.float32))
+    r.accumulate_grad(np.ones((2, 3), dtype=np.float64), owned=True)   # wrong dtype: converted
+    assert r.grad.dtype == np.float32
+    s = Parameter(np.zeros((3, 2), dtype=np.float32))
+    transposed = np.ones((2, 3), dtype=np.float32).T
+    s.accumulate_grad(transposed, owned=True)                # not C-contiguous: copied
+    assert not np.shares_memory(s.grad, transposed)
+
+
+def test_lstm_bias_gradients_are_equal_but_separate_arrays():
+    import rnnlab
+    from rnnlab import nn
+    rnnlab.manual_seed(0)
+    lstm = nn.LSTM(3, 4)
+    out, _ = lstm(np.ones((5, 2, 3), dtype=np.float32))
+    lstm.backward(np.ones_like(out))
+    np.testing.assert_array_equal(lstm.bias_ih_l0.grad, lstm.bias_hh_l0.grad)
+    assert not np.shares_memory(lstm.bias_ih_l0.grad, lstm.bias_hh_l0.grad)
+    assert not np.shares_memory(lstm.weight_hh_l0.grad, lstm.weight_ih_l0.grad)

@@ -108,7 +108,7 @@ class Linear(Module):
         if grad_output.shape != expected:
             raise ValueError(f"grad_output must have shape {expected}, got {grad_output.shape}")
         grad_rows = grad_output.reshape(-1, self.out_features)  # (rows, out)
-        self.weight.accumulate_grad(grad_rows.T @ input.reshape(-1, self.in_features))  # (out, in)
+        self.weight.accumulate_grad(grad_rows.T @ input.reshape(-1, self.in_features), owned=True)  # (out, in)
         if self.bias is not None:
             self.bias.accumulate_grad(grad_rows.sum(axis=0))
         return (grad_rows @ self.weight.data).reshape(input.shape)  # (*, in), one 2-D product
@@ -290,18 +290,18 @@ class Embedding(Module):
         grad_rows = grad_output.reshape(-1, gates)
         if rows_in is None:
             grad_table = scatter_add_rows(flat_ids, grad_rows, self.num_embeddings)  # (V, G)
-            weight.accumulate_grad(grad_table.T @ self.weight.data)
+            weight.accumulate_grad(grad_table.T @ self.weight.data, owned=True)
             if bias is not None:
                 bias.accumulate_grad(grad_table.sum(axis=0))
             grad_weight = grad_table @ weight.data  # (V, E)
         else:
-            weight.accumulate_grad(grad_rows.T @ rows_in)
+            weight.accumulate_grad(grad_rows.T @ rows_in, owned=True)
             if bias is not None:
                 bias.accumulate_grad(grad_rows.sum(axis=0))
             grad_weight = scatter_add_rows(flat_ids, grad_rows @ weight.data, self.num_embeddings)
         if self.padding_idx is not None:
             grad_weight[self.padding_idx] = 0
-        self.weight.accumulate_grad(grad_weight)
+        self.weight.accumulate_grad(grad_weight, owned=True)
 
     def backward(self, grad_output) -> None:
         xp = backend.xp

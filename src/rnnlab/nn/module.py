@@ -37,11 +37,19 @@ class Parameter:
     def dtype(self):
         return self.data.dtype
 
-    def accumulate_grad(self, grad) -> None:
-        """``grad += g`` (``grad = g`` the first time); gradients add up over backward calls."""
+    def accumulate_grad(self, grad, owned: bool = False) -> None:
+        """``grad += g`` (``grad = g`` the first time); gradients add up over backward calls.
+
+        ``owned=True`` says ``g`` is a fresh array that nothing else holds (a product just computed by a
+        backward pass): the first time it is kept as the gradient instead of copied, when it already
+        has the parameter's dtype and shape (saves a copy of every weight gradient per step)."""
         if not self.requires_grad:
             return
         if self.grad is None:
+            if (owned and type(grad) is np.ndarray and grad.dtype == self.data.dtype
+                    and grad.shape == self.data.shape and grad.flags.c_contiguous and grad.flags.writeable):
+                self.grad = grad
+                return
             self.grad = backend.xp.array(grad, dtype=self.data.dtype, copy=True)
         else:
             self.grad += grad

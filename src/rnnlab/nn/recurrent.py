@@ -474,7 +474,7 @@ class RNNBase(Module):
                     grad_x_proj = _reverse_time(grad_x_proj, lengths)
                 for collected, value in zip(grad_initial, grad_start):
                     collected[index] = value
-                getattr(self, names["hh"]).accumulate_grad(grads["weight_hh"])
+                getattr(self, names["hh"]).accumulate_grad(grads["weight_hh"], owned=True)
                 if names["b_hh"]:
                     getattr(self, names["b_hh"]).accumulate_grad(grads["bias_hh"])
                 if names["hr"]:
@@ -485,9 +485,13 @@ class RNNBase(Module):
                 num_steps, batch, in_size = layer_input.shape
                 weight_ih = getattr(self, names["ih"])
                 flat_grad = grad_x_proj.reshape(num_steps * batch, -1)
-                weight_ih.accumulate_grad(flat_grad.T @ layer_input.reshape(num_steps * batch, in_size))
+                weight_ih.accumulate_grad(flat_grad.T @ layer_input.reshape(num_steps * batch, in_size), owned=True)
                 if names["b_ih"]:
-                    getattr(self, names["b_ih"]).accumulate_grad(flat_grad.sum(axis=0))
+                    # RNN, LSTM: b_ih and b_hh are added to the same pre-activation, so their gradients
+                    # are one sum (GRU's b_hn sits inside r * (...)): not computed twice
+                    same_sum = self.mode != "GRU" and grads["bias_hh"] is not None
+                    getattr(self, names["b_ih"]).accumulate_grad(
+                        grads["bias_hh"] if same_sum else flat_grad.sum(axis=0))
                 grad_input = (flat_grad @ weight_ih.data).reshape(num_steps, batch, in_size)  # one 2-D product
                 grad_layer_input = grad_input if grad_layer_input is None else grad_layer_input + grad_input
             mask = cache["dropout_masks"][layer]
