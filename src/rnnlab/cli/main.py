@@ -13,6 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import RnnlabError
+from .common import one_line_errors
 
 # Subcommand modules, in the order `rnnlab --help` lists them.
 SUBCOMMANDS = ["train", "sample", "eval", "classify", "bench"]
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    one_line_errors(parser)
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
