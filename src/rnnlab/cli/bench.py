@@ -174,13 +174,25 @@ def rnnlab_trainer(config: BenchConfig, seed: int = 0, grad_clip: float = 5.0, l
 
 
 def rnnlab_sampler(config: BenchConfig, streams: int = 1, seed: int = 0):
-    """``run(chars)``: generate ``chars`` characters per stream (softmax sampling, temperature 1)."""
-    from rnnlab.models.charrnn import sample_from_logits
+    """``run(chars)``: generate ``chars`` characters per stream (softmax sampling, temperature 1).
+
+    One stream on the fast path runs as :meth:`CharRNN.generate` does (compiled step and draw,
+    :mod:`rnnlab.models.fast_sampling`); otherwise ``lean_step`` + ``sample_from_logits``."""
+    from rnnlab.models.charrnn import sample_from_logits, use_compiled_sampling
 
     model = rnnlab_model(config, seed)
     model.eval()
-    step = model.lean_step()
     rng = np.random.default_rng(seed)
+    if use_compiled_sampling(model, streams):
+        from rnnlab.models.fast_sampling import CompiledSampler
+
+        sampler = CompiledSampler(model)
+
+        def run_compiled(chars):
+            return list(sampler.generate_ids(chars, rng))[-1:]
+
+        return run_compiled
+    step = model.lean_step()
 
     def run(chars):
         ids, state = np.zeros(streams, dtype=np.intp), None

@@ -25,9 +25,13 @@ text, though not the same text as the NumPy path (which draws through a differen
 decoding draws nothing and gives the NumPy path's characters.
 
 **Matrix-vector products.** Each product is a loop of row dot products (``fastmath`` reassociation, so
-LLVM vectorises the sums). Large layers (``G * H >= PARALLEL_MIN_WEIGHTS``, e.g. 2 x 512) split the
-rows of each product across numba's threads (``prange``): a character of LSTM 2 x 512 streams 12 MB of
-weights and is bound by memory bandwidth, which two cores share better than one.
+LLVM vectorises the sums), single-threaded. Large layers (``G * H >= BLAS_MIN_WEIGHTS``, e.g. 2 x 512)
+instead step in Python with BLAS's threaded ``sgemv`` (``np.dot(..., out=)``) and the same compiled cell
+update and draw: a character of LSTM 2 x 512 streams 12.6 MB of weights and is bound by memory
+bandwidth (one core reads ~28 GB/s here, two ~55 GB/s), so two threads nearly halve it, and at
+~0.2 ms a character the Python loop costs little. (numba's own threads, ``prange``, were as fast but
+a cached kernel reaching them crashed a fresh process once (numba issues #8578, #9938), so they are
+not used.)
 
 Used by :meth:`CharRNN.generate` for one stream when the fast path is on (float32, numba importable,
 ``RNNLAB_FAST`` not 0); see :func:`rnnlab.models.charrnn.use_compiled_sampling`.
@@ -39,9 +43,10 @@ import numpy as np
 
 from ..nn.recurrent_fast import _sigmoid, _tanh
 
-# Rows x columns of W_hh above which each product is split across threads (measured on the 2-core
-# benchmark VM: LSTM 1 x 128 (512 x 128) is faster on one thread, LSTM 2 x 512 (2048 x 512) on two).
-PARALLEL_MIN_WEIGHTS = 1024 * 1024
+# Rows x columns of W_hh from which the products go to BLAS (threaded sgemv) instead of the compiled
+# single-thread loop (measured on the 2-core benchmark VM: LSTM 1 x 128 (512 x 128) is 1.3x faster
+# compiled, LSTM 2 x 512 (2048 x 512) 1.8x faster on BLAS's two threads: it is bound by memory bandwidth).
+BLAS_MIN_WEIGHTS = 1024 * 1024
 # Characters per compiled call: uniforms are drawn this many at a time.
 CHUNK = 64
 
@@ -53,7 +58,7 @@ _jit = numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=Tru
 
 
 @_jit
-def _matvec_serial(weight, vector, bias, out):
+def _matvec_add(weight, vector, bias, out):
     """out = weight @ vector + bias, one dot product per row."""
     rows, cols = weight.shape
     for g in range(rows):
@@ -62,26 +67,6 @@ def _matvec_serial(weight, vector, bias, out):
         for j in range(cols):
             acc += row[j] * vector[j]
         out[g] = acc + bias[g]
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True, parallel=True)
-def _matvec_parallel(weight, vector, bias, out):
-    """The same, rows split across numba's threads."""
-    rows, cols = weight.shape
-    for g in numba.prange(rows):
-        row = weight[g]
-        acc = np.float32(0.0)
-        for j in range(cols):
-            acc += row[j] * vector[j]
-        out[g] = acc + bias[g]
-
-
-@_jit
-def _matvec_add(weight, vector, bias, out, parallel):
-    if parallel:
-        _matvec_parallel(weight, vector, bias, out)
-    else:
-        _matvec_serial(weight, vector, bias, out)
 
 
 @numba.njit(cache=True, error_model="numpy")   # float64 and no fast-math: NumPy's rounding
@@ -138,41 +123,46 @@ def _draw(logits, temperature, top_k, top_p, greedy, uniform, probs, scratch):
 
 
 @_jit
-def _step(token, parallel, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits):
-    """Advance the stack by one character; logits (V,) of the next one are written in place."""
-    num_layers, gates, hidden = w_hh.shape
-    x[:] = table[token]
-    for k in range(num_layers):
-        if k:
-            _matvec_add(w_ih[k - 1], h[k - 1], bias_x[k], x, parallel)
-        _matvec_add(w_hh[k], h[k], bias_hn[k], hg, parallel)    # bias_hn: zeros except GRU's n part
-        h_k = h[k]
-        if cell == 2:                                  # LSTM: i, f, g, o
-            c_k = c[k]
-            for j in range(gates):
-                x[j] += hg[j]
-            for j in range(hidden):
-                c_k[j] = _sigmoid(x[hidden + j]) * c_k[j] + _sigmoid(x[j]) * _tanh(x[2 * hidden + j])
-            for j in range(hidden):
-                h_k[j] = _sigmoid(x[3 * hidden + j]) * _tanh(c_k[j])
-        elif cell == 3:                                # GRU: r, z, n
-            for j in range(hidden):
-                r = _sigmoid(x[j] + hg[j])
-                z = _sigmoid(x[hidden + j] + hg[hidden + j])
-                n = _tanh(x[2 * hidden + j] + r * hg[2 * hidden + j])
-                h_k[j] = n + z * (h_k[j] - n)
-        elif cell == 1:                                # RNN relu
-            for j in range(hidden):
-                value = x[j] + hg[j]
-                h_k[j] = value if value > 0 else np.float32(0.0)
-        else:                                          # RNN tanh
-            for j in range(hidden):
-                h_k[j] = _tanh(x[j] + hg[j])
-    _matvec_add(dec_w, h[num_layers - 1], dec_b, logits, parallel)
+def _cell_update(cell, x, hg, h_k, c_k):
+    """One layer's new state from x = W_ih @ input + biases and hg = W_hh @ h_k (+ GRU's b_hn), in place."""
+    hidden = h_k.shape[0]
+    if cell == 2:                                  # LSTM: i, f, g, o
+        for j in range(4 * hidden):
+            x[j] += hg[j]
+        for j in range(hidden):
+            c_k[j] = _sigmoid(x[hidden + j]) * c_k[j] + _sigmoid(x[j]) * _tanh(x[2 * hidden + j])
+        for j in range(hidden):
+            h_k[j] = _sigmoid(x[3 * hidden + j]) * _tanh(c_k[j])
+    elif cell == 3:                                # GRU: r, z, n
+        for j in range(hidden):
+            r = _sigmoid(x[j] + hg[j])
+            z = _sigmoid(x[hidden + j] + hg[hidden + j])
+            n = _tanh(x[2 * hidden + j] + r * hg[2 * hidden + j])
+            h_k[j] = n + z * (h_k[j] - n)
+    elif cell == 1:                                # RNN relu
+        for j in range(hidden):
+            value = x[j] + hg[j]
+            h_k[j] = value if value > 0 else np.float32(0.0)
+    else:                                          # RNN tanh
+        for j in range(hidden):
+            h_k[j] = _tanh(x[j] + hg[j])
 
 
 @_jit
-def _generate(count, step_after_last, parallel, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg,
+def _step(token, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits):
+    """Advance the stack by one character; logits (V,) of the next one are written in place."""
+    num_layers = w_hh.shape[0]
+    x[:] = table[token]
+    for k in range(num_layers):
+        if k:
+            _matvec_add(w_ih[k - 1], h[k - 1], bias_x[k], x)
+        _matvec_add(w_hh[k], h[k], bias_hn[k], hg)    # bias_hn: zeros except GRU's n part
+        _cell_update(cell, x, hg, h[k], c[k])
+    _matvec_add(dec_w, h[num_layers - 1], dec_b, logits)
+
+
+@_jit
+def _generate(count, step_after_last, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg,
               logits, temperature, top_k, top_p, greedy, uniforms, probs, scratch, out):
     """Draw ``count`` ids from ``logits`` onward, stepping the model after each (and after the last one
     when ``step_after_last``); ids go to ``out``, state and logits are updated in place."""
@@ -180,7 +170,7 @@ def _generate(count, step_after_last, parallel, cell, table, w_ih, w_hh, bias_x,
         token = _draw(logits, temperature, top_k, top_p, greedy, uniforms[i], probs, scratch)
         out[i] = token
         if i + 1 < count or step_after_last:
-            _step(token, parallel, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits)
+            _step(token, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits)
 
 
 def draw_index(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, uniform=0.5) -> int:
@@ -207,7 +197,7 @@ class CompiledSampler:
     True
     """
 
-    def __init__(self, model, state=None, logits=None, parallel: bool | None = None):
+    def __init__(self, model, state=None, logits=None, blas: bool | None = None):
         rnn, layers, f32 = model.rnn, model.num_layers, np.float32
         self.cell_code = _CELL_CODES[model.cell]
         weights = [[getattr(rnn, f"{name}_l{k}").data.astype(f32) for name in
@@ -245,20 +235,35 @@ class CompiledSampler:
         self.probs, self.scratch = np.empty(self.vocab_size), np.empty(self.vocab_size)
         self.uniforms = np.zeros(CHUNK)
         self.ids = np.zeros(CHUNK, np.int64)
-        if parallel is None:
-            parallel = gates * hidden >= PARALLEL_MIN_WEIGHTS
-        self.parallel = bool(parallel)
+        self.blas = gates * hidden >= BLAS_MIN_WEIGHTS if blas is None else bool(blas)
 
     def _arrays(self):
-        return (self.parallel, self.cell_code, self.table, self.w_ih, self.w_hh, self.bias_x, self.bias_hn, self.dec_w,
+        return (self.cell_code, self.table, self.w_ih, self.w_hh, self.bias_x, self.bias_hn, self.dec_w,
                 self.dec_b, self.h, self.c, self.x, self.hg, self.logits)
 
     def step(self, token: int) -> np.ndarray:
         """Feed one id; returns (a copy of) the next character's logits ``(V,)``."""
         if not 0 <= int(token) < self.vocab_size:
             raise ValueError(f"id {token} is out of range for a vocabulary of {self.vocab_size}")
-        _step(int(token), *self._arrays())
+        if self.blas:
+            self._blas_step(int(token))
+        else:
+            _step(int(token), *self._arrays())
         return self.logits.copy()
+
+    def _blas_step(self, token: int) -> None:
+        """:func:`_step` with BLAS's threaded products (np.dot with out=), for large layers."""
+        x, hg, h, c = self.x, self.hg, self.h, self.c
+        x[:] = self.table[token]
+        for k in range(self.w_hh.shape[0]):
+            if k:
+                np.dot(self.w_ih[k - 1], h[k - 1], out=x)
+                x += self.bias_x[k]
+            np.dot(self.w_hh[k], h[k], out=hg)
+            hg += self.bias_hn[k]
+            _cell_update(self.cell_code, x, hg, h[k], c[k])
+        np.dot(self.dec_w, h[-1], out=self.logits)
+        self.logits += self.dec_b
 
     def state(self):
         """The state in the model's structure, batch 1: ``h`` ``(num_layers, 1, H)`` or ``(h, c)``."""
@@ -277,7 +282,16 @@ class CompiledSampler:
             count = min(CHUNK, length - done)
             if not greedy:
                 rng.random(out=self.uniforms[:count])
+            if self.blas:      # a character takes ~0.2 ms here: the Python loop costs little
+                for i in range(count):
+                    token = int(_draw(self.logits, float(temperature), top_k, top_p, bool(greedy),
+                                      self.uniforms[i], self.probs, self.scratch))
+                    yield token
+                    if done + i + 1 < length:
+                        self._blas_step(token)
+                done += count
+                continue
             _generate(count, done + count < length, *self._arrays(), float(temperature), top_k, top_p,
-                           bool(greedy), self.uniforms, self.probs, self.scratch, self.ids)
+                      bool(greedy), self.uniforms, self.probs, self.scratch, self.ids)
             done += count
             yield from self.ids[:count].tolist()
