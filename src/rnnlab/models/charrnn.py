@@ -242,7 +242,7 @@ class CharRNN(Module):
 
         Generation runs as in evaluation mode (no dropout) on :meth:`lean_step`; the model's mode is unchanged.
         On the fast path (float32, numba) the stream is stepped and drawn in compiled code instead
-        (:mod:`rnnlab.models.fast_sampling`): same seed, same text, though not the same text as the NumPy path.
+        (:mod:`rnnlab.models.fast_sampling`), drawing the same uniforms: a seed gives the same text on both.
         """
         for chars in self.generate_batch(prime, length, 1, temperature=temperature, top_k=top_k, top_p=top_p,
                                          greedy=greedy, seed=seed):
@@ -277,7 +277,7 @@ class CharRNN(Module):
 
 def use_compiled_sampling(model: CharRNN, num_samples: int) -> bool:
     """One float32 stream on the fast path: :mod:`rnnlab.models.fast_sampling` generates it in compiled code
-    (its own draw from the same generator: same seed, same text, but not the NumPy path's text)."""
+    (same uniforms from the same generator, same inverse CDF: a seed gives the NumPy path's text)."""
     from ..nn import fast_setup
 
     return num_samples == 1 and np.dtype(model.dtype) == np.float32 and fast_setup.active_kernels_name() == "fast"

@@ -20,9 +20,11 @@ Biases fold where they add: ``b_hh`` into ``b_ih`` for RNN and LSTM, and GRU's `
 builds (temperature, ``top_k`` ties kept, ``top_p`` with the most likely character always kept):
 the first index whose cumulative probability exceeds ``u * total``. The uniforms ``u`` come from the
 generator the NumPy path uses (rnnlab's global one, or ``default_rng(seed)``), one float64 per
-character, drawn a chunk at a time with ``Generator.random(out=...)``; so the same seed gives the same
-text, though not the same text as the NumPy path (which draws through a different call). Greedy
-decoding draws nothing and gives the NumPy path's characters.
+character, drawn a chunk at a time with ``Generator.random(out=...)``: the same doubles in the same
+order as the NumPy path's one ``random((1, 1))`` per character. So a seed gives the same text, and the
+NumPy path's text too (only a logit rounded differently right at a CDF boundary could change a
+character; the tests compare both paths). The one difference: a consumer that stops reading early
+leaves the generator up to ``CHUNK - 1`` draws further on. Greedy decoding draws nothing.
 
 **Matrix-vector products.** Each product is a loop of row dot products (``fastmath`` reassociation, so
 LLVM vectorises the sums), single-threaded. Large layers (``G * H >= BLAS_MIN_WEIGHTS``, e.g. 2 x 512)
