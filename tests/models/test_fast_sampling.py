@@ -71,16 +71,18 @@ def test_generate_takes_the_compiled_path_for_one_float32_stream(monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(CompiledSampler, "generate_ids", spy)
-    assert len(model.sample("he", 10, seed=0)) == 10 and calls == [10]
-    list(model.generate_batch("he", 5, num_samples=3, seed=0))        # several streams: the NumPy path
-    assert calls == [10]
-    assert not charrnn.use_compiled_sampling(CharRNN(5, hidden_size=4, dtype=np.float64), 1)
     try:
-        fast_setup.use_fast(False)                                     # RNNLAB_FAST=0: the NumPy path
+        fast_setup.use_fast(True)                                      # even under RNNLAB_FAST=0
+        assert len(model.sample("he", 10, seed=0)) == 10 and calls == [10]
+        list(model.generate_batch("he", 5, num_samples=3, seed=0))    # several streams: the NumPy path
+        assert calls == [10]
+        assert not charrnn.use_compiled_sampling(CharRNN(5, hidden_size=4, dtype=np.float64), 1)
+        fast_setup.use_fast(False)                                     # the reference: the NumPy path
         assert not charrnn.use_compiled_sampling(model, 1)
+        model.sample("he", 10, seed=0)
+        assert calls == [10]
     finally:
         fast_setup.install()
-    assert charrnn.use_compiled_sampling(model, 1)
 
 
 @pytest.mark.parametrize("cell", CELLS)
