@@ -9,8 +9,8 @@ pytest.importorskip("numba")
 
 
 def _run(optimizer_class, dtype, use_kernel, monkeypatch, steps=5, **options):
-    if not use_kernel:
-        monkeypatch.setattr(fused, "adam_kernel", lambda: None)
+    kernel = fused._build() if use_kernel else None  # the compiled update even if RNNLAB_FAST=0
+    monkeypatch.setattr(fused, "adam_kernel", lambda: kernel)
     rng = np.random.default_rng(0)
     params = [Parameter(rng.standard_normal(shape).astype(dtype)) for shape in [(7, 5), (13,), (3, 4, 2)]]
     optimizer = optimizer_class(params, lr=0.01, **options)
@@ -30,7 +30,6 @@ def _run(optimizer_class, dtype, use_kernel, monkeypatch, steps=5, **options):
 @pytest.mark.parametrize("options", [{}, {"amsgrad": True}, {"weight_decay": 0.1}, {"betas": (0.8, 0.99)}])
 @pytest.mark.parametrize("optimizer_class", [Adam, AdamW])
 def test_fused_adam_is_bit_identical_to_numpy(optimizer_class, dtype, options, monkeypatch):
-    assert fused.adam_kernel() is not None  # numba is installed: the fused path is the one exercised
     fast_params, fast_state = _run(optimizer_class, dtype, True, monkeypatch, **options)
     slow_params, slow_state = _run(optimizer_class, dtype, False, monkeypatch, **options)
     for fast, slow in zip(fast_params, slow_params):
@@ -40,6 +39,14 @@ def test_fused_adam_is_bit_identical_to_numpy(optimizer_class, dtype, options, m
         assert fast.keys() == slow.keys()
         for key in fast:
             np.testing.assert_array_equal(fast[key], slow[key])
+
+
+def test_fused_adam_is_on_by_default_and_off_with_rnnlab_fast_0(monkeypatch):
+    for value, expected in (("1", True), ("0", False)):
+        monkeypatch.setenv("RNNLAB_FAST", value)
+        monkeypatch.setattr(fused, "_loaded", False)
+        monkeypatch.setattr(fused, "_kernel", None)
+        assert (fused.adam_kernel() is not None) == expected
 
 
 def test_fused_adam_used_only_for_contiguous_arrays_of_one_dtype():
