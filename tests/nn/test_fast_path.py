@@ -306,3 +306,24 @@ def test_environment_variable_forces_the_reference():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "reference"
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_long_sequences_use_the_transposed_weight_and_match_reference(cell, monkeypatch):
+    """L >= _TRANSPOSE_MIN_STEPS: the forward's contiguous W_hh.T copy is the one the backward multiplies by."""
+    steps = recurrent_fast._TRANSPOSE_MIN_STEPS + 5
+    arrays = cell_arrays(cell, seed=3, steps=steps)
+    expected = run_cell(recurrent_math, cell, arrays, None)
+    used = []
+    original = recurrent_fast._BackwardProduct.__init__
+
+    def spy(self, weight, num_steps, batch, weight_t=None):
+        original(self, weight, num_steps, batch, weight_t)
+        used.append(self.weight_t is weight_t and weight_t is not None)
+
+    monkeypatch.setattr(recurrent_fast._BackwardProduct, "__init__", spy)
+    got = run_cell(recurrent_fast, cell, arrays, None)
+    assert used == [True]
+    for name in expected:
+        if expected[name] is not None:
+            assert_same(expected[name], got[name], name)
