@@ -1,12 +1,23 @@
 """Helpers several test modules share (tests/conftest.py puts this folder on sys.path: `from helpers import ...`)."""
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rnnlab.cli.main import main
 from rnnlab.data.idx import write_idx
+
+
+def require_optional(module_name: str):
+    """Import an optional dependency the tests need (numba for the fast path): skip locally when absent,
+    fail under CI (`CI=true`), where `pip install -e '.[test]'` installs it."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        return importlib.import_module(module_name)
+    return pytest.importorskip(module_name)
 
 
 def run_cli(argv) -> int:

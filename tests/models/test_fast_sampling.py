@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("numba")
+from helpers import require_optional  # noqa: E402  (numba: skip locally, fail under CI)
+
+require_optional("numba")
 
 import rnnlab  # noqa: E402
 from rnnlab.data import Vocabulary  # noqa: E402

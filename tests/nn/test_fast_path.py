@@ -13,7 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("numba")
+from helpers import require_optional  # noqa: E402  (numba: skip locally, fail under CI)
+
+require_optional("numba")
 
 import rnnlab  # noqa: E402
 from rnnlab import nn  # noqa: E402

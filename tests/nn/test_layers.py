@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import require_optional  # noqa: E402  (numba: skip locally, fail under CI)
+
 import rnnlab
 from rnnlab import backend
 from rnnlab.nn.layers import Dropout, Embedding, Linear, scatter_add_rows
@@ -160,7 +162,7 @@ def test_gradcheck_catches_a_wrong_linear_backward():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("num_rows, n, dim", [(65, 2048, 64), (1000, 300, 8)])  # block sums / bincount in NumPy
 def test_scatter_add_rows_compiled_and_numpy_paths_agree(monkeypatch, dtype, num_rows, n, dim):
-    pytest.importorskip("numba")
+    require_optional("numba")
     from rnnlab.nn import layers
     rng = np.random.default_rng(0)
     ids = rng.integers(0, num_rows, size=n).astype(np.intp)

@@ -2,10 +2,12 @@
 import numpy as np
 import pytest
 
+from helpers import require_optional  # noqa: E402  (numba: skip locally, fail under CI)
+
 from rnnlab.nn.module import Parameter
 from rnnlab.optim import Adam, AdamW, fused
 
-pytest.importorskip("numba")
+require_optional("numba")
 
 
 def _run(optimizer_class, dtype, use_kernel, monkeypatch, steps=5, **options):
