@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 import rnnlab  # noqa: E402
+from rnnlab.cli.bench import blas_info  # noqa: E402  (library, kernel, threads, version)
 from rnnlab import nn, optim  # noqa: E402
 from rnnlab.data import BatchStreams, encode_corpus, split_ids  # noqa: E402
 from rnnlab.models import CharRNN  # noqa: E402
@@ -43,20 +44,6 @@ EVAL_STREAMS, EVAL_SEQ_LEN = 64, 128  # the evaluation layout of rnnlab.training
 def shared_text(name: str) -> Path:
     folder = Path(os.environ.get("RNNLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
     return folder / "text" / name
-
-
-def blas_info() -> dict:
-    """NumPy's BLAS library, kernel (architecture) and thread count, via threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {"library": "unknown (threadpoolctl not installed)", "num_threads": os.cpu_count()}
-    for entry in threadpool_info():
-        if entry.get("user_api") == "blas":
-            return {"library": entry.get("internal_api"), "version": entry.get("version"),
-                    "architecture": entry.get("architecture"), "threading": entry.get("threading_layer"),
-                    "num_threads": entry.get("num_threads"), "filepath": entry.get("filepath")}
-    return {"library": "none found", "num_threads": os.cpu_count()}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -185,7 +172,7 @@ def main(argv=None) -> int:
     import torch
 
     blas = blas_info()
-    threads = int(blas.get("num_threads") or os.cpu_count() or 1)
+    threads = int(blas.get("threads") or os.cpu_count() or 1)
     torch.set_num_threads(threads)
     ids, vocab = encode_corpus(args.text)
     train_ids, val_ids, _ = split_ids(ids)
@@ -193,7 +180,7 @@ def main(argv=None) -> int:
     streams = BatchStreams(train_ids, args.batch_size, args.seq_len)
     print(f"{args.text}: {len(ids):,} characters, vocabulary {len(vocab)}; {len(streams)} batches per epoch; "
           f"budget {args.budget:g} s each; BLAS {blas.get('library')} {blas.get('version', '')} "
-          f"kernel {blas.get('architecture')} x{threads} threads; torch {torch.__version__} x{torch.get_num_threads()}",
+          f"kernel {blas.get('kernel')} x{threads} threads; torch {torch.__version__} x{torch.get_num_threads()}",
           flush=True)
 
     rnnlab.manual_seed(args.seed)

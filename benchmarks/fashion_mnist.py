@@ -37,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 import rnnlab  # noqa: E402
+from rnnlab.cli.bench import blas_info  # noqa: E402  (library, kernel, threads, version)
 from rnnlab import nn, optim  # noqa: E402
 from rnnlab.data import load_dataset  # noqa: E402
 from rnnlab.models import SequenceClassifier  # noqa: E402
@@ -45,20 +46,6 @@ from rnnlab.training.classify import evaluate, scale_pixels  # noqa: E402
 
 def shared_data_dir() -> Path:
     return Path(os.environ.get("RNNLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / "fashion-mnist"
-
-
-def blas_info() -> dict:
-    """NumPy's BLAS library, kernel (architecture) and thread count, via threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {"library": "unknown (threadpoolctl not installed)", "num_threads": os.cpu_count()}
-    for entry in threadpool_info():
-        if entry.get("user_api") == "blas":
-            return {"library": entry.get("internal_api"), "version": entry.get("version"),
-                    "architecture": entry.get("architecture"), "threading": entry.get("threading_layer"),
-                    "num_threads": entry.get("num_threads")}
-    return {"library": "none found", "num_threads": os.cpu_count()}
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
@@ -227,7 +214,7 @@ def main(argv=None) -> int:
         except ImportError:
             print("PyTorch is not installed: rnnlab only")
         else:
-            torch.set_num_threads(int(blas.get("num_threads") or 1))
+            torch.set_num_threads(int(blas.get("threads") or 1))
             torch.manual_seed(args.seed)
     print(f"BLAS: {blas}; torch: {None if torch is None else torch.__version__} with "
           f"{None if torch is None else torch.get_num_threads()} threads; numpy {np.__version__}; "

@@ -900,7 +900,30 @@ class RNNCellBase(Module):
         return grad
 
 
-class RNNCell(RNNCellBase):
+class _SingleStateCell(RNNCellBase):
+    """What :class:`RNNCell` and :class:`GRUCell` share: one state ``h``; the cell's kernels run a
+    sequence of length 1 (``_kernel_forward`` / ``_kernel_backward`` pick the cell's math)."""
+
+    def forward(self, input, hx=None):
+        x, (h,), batched = self._prepare(input, [hx])
+        kernels = _kernels
+        b_hh = None if self.bias_hh is None else self.bias_hh.data
+        _, h_next, cache = self._kernel_forward(kernels, self._project_input(x), h, b_hh)
+        if backend.is_grad_enabled():
+            self._cache_stack.append((kernels, x, cache, batched))
+        return h_next if batched else h_next[0]
+
+    def backward(self, grad_h):
+        kernels, x, cache, batched = self._pop_cache()
+        grad_h = self._grad_state(grad_h, x.shape[0], batched, "grad_h")
+        grad_x_proj, grad_h_prev, grads = self._kernel_backward(kernels, grad_h, cache)
+        grad_x = self._accumulate(x, grad_x_proj, grads)
+        if not batched:
+            return grad_x[0], grad_h_prev[0]
+        return grad_x, grad_h_prev
+
+
+class RNNCell(_SingleStateCell):
     r"""An Elman RNN cell with tanh or ReLU non-linearity: one step of :class:`RNN`.
 
     .. math::
@@ -951,24 +974,11 @@ class RNNCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, num_chunks=1, dtype=dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input, hx=None):
-        x, (h,), batched = self._prepare(input, [hx])
-        kernels = _kernels
-        b_hh = None if self.bias_hh is None else self.bias_hh.data
-        _, h_next, cache = kernels.rnn_forward(self._project_input(x), h, self.weight_hh.data, b_hh,
-                                               self.nonlinearity)
-        if backend.is_grad_enabled():
-            self._cache_stack.append((kernels, x, cache, batched))
-        return h_next if batched else h_next[0]
+    def _kernel_forward(self, kernels, x_proj, h, b_hh):
+        return kernels.rnn_forward(x_proj, h, self.weight_hh.data, b_hh, self.nonlinearity)
 
-    def backward(self, grad_h):
-        kernels, x, cache, batched = self._pop_cache()
-        grad_h = self._grad_state(grad_h, x.shape[0], batched, "grad_h")
-        grad_x_proj, grad_h_prev, grads = kernels.rnn_backward(None, grad_h, cache)
-        grad_x = self._accumulate(x, grad_x_proj, grads)
-        if not batched:
-            return grad_x[0], grad_h_prev[0]
-        return grad_x, grad_h_prev
+    def _kernel_backward(self, kernels, grad_h, cache):
+        return kernels.rnn_backward(None, grad_h, cache)
 
 
 class LSTMCell(RNNCellBase):
@@ -1028,7 +1038,7 @@ class LSTMCell(RNNCellBase):
         return grad_x, (grad_h_prev, grad_c_prev)
 
 
-class GRUCell(RNNCellBase):
+class GRUCell(_SingleStateCell):
     r"""A gated recurrent unit (GRU) cell: one step of :class:`GRU`.
 
     .. math::
@@ -1055,20 +1065,8 @@ class GRUCell(RNNCellBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
         super().__init__(input_size, hidden_size, bias, num_chunks=3, dtype=dtype)
 
-    def forward(self, input, hx=None):
-        x, (h,), batched = self._prepare(input, [hx])
-        kernels = _kernels
-        b_hh = None if self.bias_hh is None else self.bias_hh.data
-        _, h_next, cache = kernels.gru_forward(self._project_input(x), h, self.weight_hh.data, b_hh)
-        if backend.is_grad_enabled():
-            self._cache_stack.append((kernels, x, cache, batched))
-        return h_next if batched else h_next[0]
+    def _kernel_forward(self, kernels, x_proj, h, b_hh):
+        return kernels.gru_forward(x_proj, h, self.weight_hh.data, b_hh)
 
-    def backward(self, grad_h):
-        kernels, x, cache, batched = self._pop_cache()
-        grad_h = self._grad_state(grad_h, x.shape[0], batched, "grad_h")
-        grad_x_proj, grad_h_prev, grads = kernels.gru_backward(None, grad_h, cache)
-        grad_x = self._accumulate(x, grad_x_proj, grads)
-        if not batched:
-            return grad_x[0], grad_h_prev[0]
-        return grad_x, grad_h_prev
+    def _kernel_backward(self, kernels, grad_h, cache):
+        return kernels.gru_backward(None, grad_h, cache)
