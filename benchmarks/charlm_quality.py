@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 import rnnlab  # noqa: E402
-from rnnlab.cli.bench import blas_info  # noqa: E402  (library, kernel, threads, version)
+from rnnlab.bench import blas_info  # noqa: E402  (library, kernel, threads, version)
 from rnnlab import nn, optim  # noqa: E402
 from rnnlab.data import BatchStreams, encode_corpus, split_ids  # noqa: E402
 from rnnlab.models import CharRNN  # noqa: E402

@@ -40,9 +40,9 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from rnnlab.cli.bench import (SUITE, BenchConfig, blas_info, char_batches, interleaved_medians,  # noqa: E402
-                              kernels_in_use, matmul_gflops, rnnlab_model, rnnlab_sampler, rnnlab_trainer,
-                              torch_available, torch_sampler, torch_trainer, training_workload)
+from rnnlab.bench import (SUITE, BenchConfig, blas_info, char_batches, interleaved_medians,  # noqa: E402
+                          kernels_in_use, matmul_gflops, rnnlab_model, rnnlab_sampler, rnnlab_trainer,
+                          torch_available, torch_sampler, torch_trainer, training_workload)
 
 STEPS_PER_ROUND = {"LSTM 1x128": 10, "LSTM 2x512": 2, "GRU 2x256": 4, "RNN tanh 1x100": 12}
 SAMPLE_CHARS = {"LSTM 1x128": 400, "LSTM 2x512": 100}
