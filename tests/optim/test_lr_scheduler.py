@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab.nn.module import Parameter
-from rnnlab.optim import SGD, Adam, ExponentialLR, LambdaLR, StepLR, WarmupCosineLR
+from rnnlab.optim import SGD, Adam, ExponentialLR, LambdaLR, StepLR, WarmupCosineLR, WarmupStepLR
 
 
 def two_group_optimizer(cls=SGD):
@@ -75,6 +75,7 @@ def test_warmup_cosine_without_warmup_starts_at_base_lr():
     lambda opt: ExponentialLR(opt, gamma=0.7),
     lambda opt: LambdaLR(opt, lr_lambda=lambda_rule),
     lambda opt: WarmupCosineLR(opt, warmup_steps=3, total_steps=9, min_lr=0.01),
+    lambda opt: WarmupStepLR(opt, warmup_steps=2, step_size=3, gamma=0.5, min_lr=0.02),
 ])
 def test_state_dict_resume_continues_the_same_schedule(make):
     reference = make(two_group_optimizer())
@@ -95,11 +96,54 @@ def test_state_dict_resume_continues_the_same_schedule(make):
         assert resumed.get_last_lr() == reference.get_last_lr()
 
 
+def test_warmup_step_follows_its_formula():
+    base_lr, warmup, size, gamma, min_lr = 0.02, 4, 5, 0.7, 0.005
+    scheduler = WarmupStepLR(Adam([Parameter(np.zeros(1))], lr=base_lr), warmup, size, gamma, min_lr)
+    for t in range(40):
+        expected = base_lr * t / warmup if t < warmup else max(min_lr, base_lr * gamma ** ((t - warmup) // size))
+        assert scheduler.get_last_lr()[0] == pytest.approx(expected, rel=1e-14, abs=1e-18), t
+        scheduler.step()
+    assert scheduler.get_last_lr() == [min_lr]
+
+
+def test_warmup_step_without_warmup_is_torchs_step_lr(torch):
+    ours = WarmupStepLR(two_group_optimizer(), step_size=3, gamma=0.5)
+    theirs = torch.optim.lr_scheduler.StepLR(torch_two_group_optimizer(torch), step_size=3, gamma=0.5)
+    for epoch in range(12):
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-15), epoch
+        ours.step()
+        theirs.optimizer.step()
+        theirs.step()
+
+
+@pytest.mark.parametrize("make", [
+    lambda opt, last: WarmupCosineLR(opt, warmup_steps=3, total_steps=20, min_lr=0.01, last_epoch=last),
+    lambda opt, last: WarmupStepLR(opt, warmup_steps=3, step_size=4, gamma=0.5, last_epoch=last),
+])
+def test_closed_form_schedules_rebuilt_at_a_step_give_the_same_rates(make):
+    """How a training run resumes: set initial_lr, build with last_epoch = k - 1; the rates go on unchanged."""
+    reference = make(two_group_optimizer(), -1)
+    for _ in range(7):
+        reference.step()
+    optimizer = two_group_optimizer()
+    for group in optimizer.param_groups:
+        group["initial_lr"] = group["lr"]
+    rebuilt = make(optimizer, 6)
+    for _ in range(10):
+        assert rebuilt.get_last_lr() == reference.get_last_lr() and rebuilt.last_epoch == reference.last_epoch
+        rebuilt.step()
+        reference.step()
+
+
 def test_invalid_schedule_arguments():
     optimizer = two_group_optimizer()
     with pytest.raises(ValueError, match="step_size"):
         StepLR(optimizer, step_size=0)
     with pytest.raises(ValueError, match="total_steps"):
         WarmupCosineLR(optimizer, warmup_steps=10, total_steps=5)
+    with pytest.raises(ValueError, match="step_size"):
+        WarmupStepLR(optimizer, step_size=0)
+    with pytest.raises(ValueError, match="gamma"):
+        WarmupStepLR(optimizer, step_size=2, gamma=0)
     with pytest.raises(ValueError, match="Expected 2 lr_lambdas, but got 1"):
         LambdaLR(optimizer, lr_lambda=[lambda_rule])

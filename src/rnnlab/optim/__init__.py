@@ -15,11 +15,11 @@ from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .clip import clip_grad_norm_, clip_grad_value_
-from .lr_scheduler import ExponentialLR, LambdaLR, LRScheduler, StepLR, WarmupCosineLR
+from .lr_scheduler import ExponentialLR, LambdaLR, LRScheduler, StepLR, WarmupCosineLR, WarmupStepLR
 from .optimizer import Optimizer, flatten_state, unflatten_state
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_", "clip_grad_value_",
-           "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "WarmupCosineLR",
+           "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "WarmupCosineLR", "WarmupStepLR",
            "flatten_state", "unflatten_state"]

@@ -2,7 +2,7 @@
 
 Build the scheduler after the optimizer; it records each group's ``initial_lr`` and sets the
 learning rate for the first step. Call ``scheduler.step()`` after ``optimizer.step()``, once per
-epoch (``StepLR``, ``ExponentialLR``) or once per optimizer step (``WarmupCosineLR``)::
+epoch (``StepLR``, ``ExponentialLR``) or once per optimizer step (``WarmupCosineLR``, ``WarmupStepLR``)::
 
     scheduler = StepLR(optimizer, step_size=10, gamma=0.5)
     for epoch in range(epochs):
@@ -12,7 +12,9 @@ epoch (``StepLR``, ``ExponentialLR``) or once per optimizer step (``WarmupCosine
 ``last_epoch`` counts the ``step()`` calls (0 right after construction). ``state_dict()`` is
 JSON-able (it holds no optimizer and no function), so it goes into a checkpoint's metadata. To
 resume, as in PyTorch: build the optimizer and the scheduler, then ``optimizer.load_state_dict``,
-then ``scheduler.load_state_dict``.
+then ``scheduler.load_state_dict``. The closed-form schedules (``WarmupCosineLR``, ``WarmupStepLR``: the
+rate is a function of the step count alone) can also be rebuilt at step ``k`` directly, as PyTorch allows:
+set each group's ``initial_lr`` and pass ``last_epoch=k - 1``.
 """
 from __future__ import annotations
 
@@ -170,6 +172,58 @@ class WarmupCosineLR(LRScheduler):
             return self.min_lr if self.total_steps > self.warmup_steps else base_lr
         progress = (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)
         return self.min_lr + 0.5 * (base_lr - self.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+    def get_lr(self):
+        return [self.lr_at(self.last_epoch, base_lr) for base_lr in self.base_lrs]
+
+
+class WarmupStepLR(LRScheduler):
+    r"""Linear warmup from 0 to the base learning rate, then a step decay: times ``gamma`` every
+    ``step_size`` steps, never below ``min_lr`` (char-rnn's ``-learning_rate_decay``, torch-rnn's
+    ``-lr_decay_every``). ``gamma=1`` keeps the rate constant after the warmup.
+
+    Stepped once per optimizer step; a closed form of :math:`t` = ``last_epoch`` alone (unlike the
+    chainable :class:`StepLR`), so a run rebuilt at any step gets the same rate. With :math:`W` =
+    ``warmup_steps`` and :math:`S` = ``step_size``:
+
+    .. math::
+        \gamma_t = \begin{cases}
+            \gamma_0 \, t / W & t < W \\
+            \max\left(\gamma_{min},\ \gamma_0 \cdot \text{gamma}^{\lfloor (t - W) / S \rfloor}\right) & t \ge W
+        \end{cases}
+
+    >>> import numpy as np
+    >>> from rnnlab.nn.module import Parameter
+    >>> from rnnlab.optim import SGD
+    >>> scheduler = WarmupStepLR(SGD([Parameter(np.zeros(1))], lr=1.0), warmup_steps=2, step_size=2, gamma=0.5,
+    ...                          min_lr=0.3)
+    >>> lrs = []
+    >>> for step in range(8):
+    ...     lrs.append(scheduler.get_last_lr()[0]); scheduler.step()
+    >>> lrs
+    [0.0, 0.5, 1.0, 1.0, 0.5, 0.5, 0.3, 0.3]
+    """
+
+    def __init__(self, optimizer: Optimizer, warmup_steps: int = 0, step_size: int = 1, gamma: float = 1.0,
+                 min_lr: float = 0.0, last_epoch: int = -1):
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        if int(step_size) != step_size or step_size < 1:
+            raise ValueError(f"step_size must be a positive integer, got {step_size}")
+        if not gamma > 0:
+            raise ValueError(f"gamma must be > 0, got {gamma}")
+        if min_lr < 0:
+            raise ValueError(f"Invalid min_lr: {min_lr}")
+        self.warmup_steps, self.step_size = int(warmup_steps), int(step_size)
+        self.gamma, self.min_lr = float(gamma), float(min_lr)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        """The formula above, for one base learning rate."""
+        if step < self.warmup_steps:
+            return base_lr * step / self.warmup_steps
+        decays = (step - self.warmup_steps) // self.step_size
+        return max(self.min_lr, base_lr * self.gamma ** decays)
 
     def get_lr(self):
         return [self.lr_at(self.last_epoch, base_lr) for base_lr in self.base_lrs]
