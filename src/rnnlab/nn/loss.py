@@ -1,5 +1,7 @@
-"""``CrossEntropyLoss``: log-softmax and negative log-likelihood in one numerically stable step,
-with PyTorch's arguments (``weight``, ``ignore_index``, ``reduction``, ``label_smoothing``) and shapes.
+"""Losses with PyTorch's arguments, shapes and reductions, each with its backward:
+``CrossEntropyLoss`` (log-softmax and negative log-likelihood in one numerically stable step, with
+``weight``, ``ignore_index``, ``label_smoothing``), ``MSELoss``, and ``BCEWithLogitsLoss`` (log-sigmoid
+computed without overflow, with ``weight`` and ``pos_weight``).
 """
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import numpy as np
 from .. import backend
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "log_softmax"]
+__all__ = ["CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "log_softmax"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -220,4 +222,178 @@ class CrossEntropyLoss(Module):
             parts.append(f"reduction='{self.reduction}'")
         if self.label_smoothing:
             parts.append(f"label_smoothing={self.label_smoothing}")
+        return ", ".join(parts)
+
+
+def _as_float(value, dtype=None):
+    """An ``xp`` float array from an array, an array-like or a PyTorch tensor (without importing torch)."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    array = backend.xp.asarray(value)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"expected numbers, got an array of dtype {array.dtype}")
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    return array if array.dtype.kind == "f" else array.astype(backend.get_default_dtype())
+
+
+def _reduce(losses, reduction: str):
+    return losses if reduction == "none" else (losses.sum() if reduction == "sum" else losses.mean())
+
+
+def _grad_scale(grad_loss, reduction: str, shape, dtype):
+    """``g`` for each element: ``grad_loss`` (sum), ``grad_loss / numel`` (mean), ``grad_loss[...]`` (none)."""
+    xp = backend.xp
+    grad_loss = xp.asarray(grad_loss, dtype=dtype)
+    if reduction == "none":
+        return xp.broadcast_to(grad_loss, shape)
+    if grad_loss.ndim != 0:
+        raise ValueError(f"grad_loss must be a scalar for reduction='{reduction}', got shape {grad_loss.shape}")
+    count = int(np.prod(shape))
+    return grad_loss / count if reduction == "mean" and count else grad_loss
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction (use 'none', 'mean' or 'sum')")
+    return reduction
+
+
+def _take(module, name: str):
+    cache = module._cache
+    if cache is None:
+        raise RuntimeError(f"{name}.backward() called without a matching forward: run forward first, with "
+                           "gradients enabled (not under rnnlab.no_grad()), and call backward once per forward")
+    module._cache = None
+    return cache
+
+
+class MSELoss(Module):
+    r"""The mean squared error between ``input`` and ``target``, element by element.
+
+    .. math::
+        \ell_n = (x_n - y_n)^2, \qquad \text{mean: } \frac{1}{M} \sum_n \ell_n, \quad
+        \text{sum: } \sum_n \ell_n, \quad \text{none: } (\ell_n)_n;
+        \qquad \frac{\partial L}{\partial x_n} = 2\, g_n (x_n - y_n)
+
+    with :math:`g_n` = ``grad_loss`` (sum), ``grad_loss / M`` (mean, :math:`M` elements) or
+    ``grad_loss[n]`` (none). ``'mean'`` of an empty input is ``nan``, as in PyTorch.
+
+    Args:
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+
+    Shape: input and target of the same shape :math:`(*)` (rnnlab does not broadcast them: a shape
+    mismatch is usually a bug, which PyTorch only warns about); output a scalar, or :math:`(*)` for
+    ``'none'``. ``backward(grad_loss=1.0)`` returns the gradient with respect to ``input``.
+
+    >>> import numpy as np
+    >>> from rnnlab.nn import MSELoss
+    >>> criterion = MSELoss()
+    >>> float(criterion(np.array([1.0, 2.0]), np.array([0.0, 4.0])))   # (1 + 4) / 2
+    2.5
+    >>> criterion.backward().tolist()                                   # 2 (x - y) / 2
+    [1.0, -2.0]
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+        self._cache = None
+
+    def forward(self, input, target):
+        input = _as_float(input)
+        target = _as_float(target, input.dtype)
+        if input.shape != target.shape:
+            raise ValueError(f"MSELoss: input and target must have the same shape, got {input.shape} and {target.shape}")
+        difference = input - target
+        with np.errstate(invalid="ignore"):  # the mean of nothing is nan, as in PyTorch
+            output = backend.xp.asarray(_reduce(difference * difference, self.reduction), dtype=input.dtype)
+        self._cache = difference if backend.is_grad_enabled() else None
+        return output
+
+    def backward(self, grad_loss=1.0):
+        difference = _take(self, "MSELoss")
+        return 2.0 * _grad_scale(grad_loss, self.reduction, difference.shape, difference.dtype) * difference
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction='{self.reduction}'"
+
+
+class BCEWithLogitsLoss(Module):
+    r"""Binary cross entropy of ``sigmoid(input)`` against targets in :math:`[0, 1]`, computed from the logits.
+
+    With :math:`w` the element weights (``weight``, broadcast to the input; 1 if ``None``) and :math:`p` the
+    positive-class weights (``pos_weight``, broadcast along the last dimension, the classes; 1 if ``None``):
+
+    .. math::
+        \ell_n = -w_n \big[ p\, y_n \log \sigma(x_n) + (1 - y_n) \log (1 - \sigma(x_n)) \big]
+               = w_n \big[ (1 - y_n)\, x_n + (1 + (p - 1) y_n)\, \mathrm{softplus}(-x_n) \big],
+
+    where :math:`\mathrm{softplus}(-x) = -\log \sigma(x) = \log(1 + e^{-|x|}) + \max(-x, 0)` never overflows
+    (PyTorch's formulation). Reductions as in :class:`MSELoss` (``'mean'`` over all elements). Backward:
+
+    .. math::
+        \frac{\partial L}{\partial x_n} = g_n w_n \big[ (1 - y_n) - (1 + (p - 1) y_n)\, \sigma(-x_n) \big]
+        \;\;(= g_n w_n (\sigma(x_n) - y_n) \text{ without } p).
+
+    Args:
+        weight: optional element weights, broadcastable to the input.
+        reduction: ``'none'``, ``'mean'`` (default) or ``'sum'``.
+        pos_weight: optional weights of the positive examples, broadcastable to the input
+            (usually one per class, shape :math:`(C)`).
+
+    Shape: input and target :math:`(*)`, the same shape; output a scalar or :math:`(*)` (``'none'``).
+    ``backward(grad_loss=1.0)`` returns the gradient with respect to ``input``.
+
+    >>> import numpy as np
+    >>> from rnnlab.nn import BCEWithLogitsLoss
+    >>> criterion = BCEWithLogitsLoss()
+    >>> round(float(criterion(np.array([0.0, 1000.0]), np.array([1.0, 1.0]))), 6)   # (log 2 + 0) / 2
+    0.346574
+    >>> criterion.backward().round(4).tolist()                                     # (sigmoid(x) - y) / 2
+    [-0.25, 0.0]
+    """
+
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+        self.weight = None if weight is None else _as_float(weight)  # plain arrays: not trained
+        self.pos_weight = None if pos_weight is None else _as_float(pos_weight)
+        self._cache = None
+
+    def forward(self, input, target):
+        xp = backend.xp
+        input = _as_float(input)
+        target = _as_float(target, input.dtype)
+        if input.shape != target.shape:
+            raise ValueError(f"Target size ({list(target.shape)}) must be the same as input size ({list(input.shape)})")
+        dtype = input.dtype
+        log_weight = None if self.pos_weight is None else 1.0 + (self.pos_weight.astype(dtype) - 1.0) * target
+        softplus_neg = xp.log1p(xp.exp(-xp.abs(input))) + xp.maximum(-input, 0)   # -log sigmoid(x)
+        losses = (1.0 - target) * input + (softplus_neg if log_weight is None else log_weight * softplus_neg)
+        weight = None if self.weight is None else self.weight.astype(dtype)
+        if weight is not None:
+            losses = losses * weight
+        losses = xp.broadcast_to(losses, input.shape)
+        with np.errstate(invalid="ignore"):
+            output = xp.asarray(_reduce(losses, self.reduction), dtype=dtype)
+        self._cache = (input, target, log_weight, weight) if backend.is_grad_enabled() else None
+        return output
+
+    def backward(self, grad_loss=1.0):
+        xp = backend.xp
+        input, target, log_weight, weight = _take(self, "BCEWithLogitsLoss")
+        sigmoid_neg = xp.exp(-xp.logaddexp(0.0, input))                            # sigmoid(-x), stable
+        grad = (1.0 - target) - (sigmoid_neg if log_weight is None else log_weight * sigmoid_neg)
+        if weight is not None:
+            grad = grad * weight
+        grad = xp.broadcast_to(grad, input.shape)
+        return _grad_scale(grad_loss, self.reduction, input.shape, input.dtype) * grad
+
+    def extra_repr(self) -> str:
+        parts = [] if self.reduction == "mean" else [f"reduction='{self.reduction}'"]
+        if self.weight is not None:
+            parts.append(f"weight=<shape {tuple(self.weight.shape)}>")
+        if self.pos_weight is not None:
+            parts.append(f"pos_weight=<shape {tuple(self.pos_weight.shape)}>")
         return ", ".join(parts)
