@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rnnlab.cli.main import main
-from rnnlab.training.checkpoint import RunDirectory
+from rnnlab.training.rundir import RunDirectory
 
 TEXT = "kill me softly, then resume me exactly where I stopped.\n" * 40
 REPO_ROOT = Path(__file__).resolve().parents[2]

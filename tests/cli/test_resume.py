@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cli.main import main
-from rnnlab.training.checkpoint import RunDirectory
+from rnnlab.training.rundir import RunDirectory
 
 TEXT = ("Once upon a time there was a tiny model that learned to write.\n"
         "It read the same story again and again, one character at a time.\n") * 6

@@ -118,7 +118,7 @@ def test_byte_mode_run_samples_and_evaluates_raw_bytes(tmp_path, capsysbinary):
 
 def test_eval_of_the_validation_split_reproduces_trainings_validation_loss(runs, tmp_path, capsys):
     from rnnlab.data import encode_corpus, split_ids
-    from rnnlab.training.checkpoint import RunDirectory
+    from rnnlab.training.rundir import RunDirectory
 
     run, text = runs["english"]
     ids, vocab = encode_corpus(text)

@@ -51,7 +51,7 @@ def test_resume_continues_exactly(tmp_path, cell, dropout, dtype):
     straight, _ = run_training(tmp_path, out="b", steps=40, **settings)
     assert "resuming" in log and min(resumed.losses) == 21
     assert {**first.losses, **resumed.losses} == straight.losses  # bit for bit, loss by loss
-    from rnnlab.training.checkpoint import RunDirectory
+    from rnnlab.training.rundir import RunDirectory
 
     a, b = RunDirectory(tmp_path / "a").load_weights("latest"), RunDirectory(tmp_path / "b").load_weights("latest")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
@@ -106,7 +106,7 @@ class ScriptedLoss:
 
 
 def test_a_loss_that_turns_nan_stops_training_with_the_last_checkpoint_intact(tmp_path, monkeypatch):
-    from rnnlab.training.checkpoint import RunDirectory
+    from rnnlab.training.rundir import RunDirectory
 
     run_training(tmp_path, out="a", steps=5, checkpoint_every=1)
     saved, _, _ = RunDirectory(tmp_path / "a").load_training_state()
@@ -148,7 +148,7 @@ def test_run_directory_contents(tmp_path, torch):
     lstm.load_state_dict({k[len("rnn."):]: v for k, v in tensors.items() if k.startswith("rnn.")})
     assert set(tensors) == {"embedding.weight", "decoder.weight", "decoder.bias"} | \
         {"rnn." + name for name in lstm.state_dict()}
-    from rnnlab.training.checkpoint import RunDirectory
+    from rnnlab.training.rundir import RunDirectory
 
     _, arrays, meta = RunDirectory(run).load_training_state()
     assert [entry["step"] for entry in meta["history"]] == [4, 8] and meta["step"] == result.step == 8
@@ -157,7 +157,7 @@ def test_run_directory_contents(tmp_path, torch):
 
 def test_without_evaluations_a_run_still_checkpoints_now_and_then(tmp_path, monkeypatch):
     # --eval-every 0 used to mean "checkpoint only at the end": a run killed mid-way lost everything
-    from rnnlab.training.checkpoint import RunDirectory
+    from rnnlab.training.rundir import RunDirectory
 
     saved_at = []
     original = RunDirectory.save_latest

@@ -9,9 +9,9 @@ import rnnlab
 from helpers import spike_images, write_spike_idx
 from rnnlab.data.idx import write_idx
 from rnnlab.errors import RnnlabError
-from rnnlab.training.checkpoint import RunDirectory
+from rnnlab.training.rundir import RunDirectory, load_run
 from rnnlab.training.classify import (ClassifyConfig, ImageData, build_model, confusion_matrix, evaluate,
-                                      format_confusion_matrix, load_classifier, load_image_data, scale_pixels, train)
+                                      format_confusion_matrix, load_image_data, scale_pixels, train)
 
 
 def spike_config(paths, **overrides):
@@ -45,10 +45,11 @@ def test_learns_where_the_spike_is(tmp_path, cell):
     assert np.array(saved["test"]["confusion_matrix"]).sum() == 200
     assert RunDirectory(tmp_path / "run").has_best()
 
-    loaded = load_classifier(tmp_path / "run", "latest")
+    loaded = load_run(tmp_path / "run", "classify", "latest")
     again = evaluate(loaded.model, data.test_images, data.test_labels)
     assert again.accuracy == pytest.approx(result.test.accuracy)
-    assert loaded.classes == ("0", "1", "2")
+    assert loaded.classes == ("0", "1", "2") and loaded.model.classes == ("0", "1", "2")
+    assert not loaded.model.training
 
 
 def test_in_memory_data_and_mean_pool_bidirectional(tmp_path):

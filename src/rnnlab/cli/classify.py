@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_errors, one_line_messages, saved_train_settings
+from .flags import add_checkpoint_flag, one_line_errors
+from .messages import one_line_messages
 
 # flag -> ClassifyConfig field, in the order --help lists them
 FLAGS = ("dataset", "data_dir", "idx", "train_size", "val_size", "test_size", "model", "hidden_size", "num_layers",
@@ -107,8 +108,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="directory holding the dataset's four files")
     parser.add_argument("--idx", nargs=2, metavar=("TEST_IMAGES", "TEST_LABELS"), help="score these IDX files")
     parser.add_argument("--test-size", type=int, metavar="M", help="score the first M images (default: the run's)")
-    parser.add_argument("--checkpoint", choices=("best", "latest"), default=None,
-                        help="which weights: best by validation loss, or latest (default: best if the run has it)")
+    add_checkpoint_flag(parser)
     parser.add_argument("--batch-size", type=int, default=1000, metavar="B",
                         help="images per forward pass (default: 1000)")
     parser.add_argument("--json", action="store_true",
@@ -156,6 +156,7 @@ def default_out(config) -> Path:
 
 def run_train(args) -> int:
     from ..training.classify import check_resume_matches, train
+    from ..training.rundir import open_for_resume
 
     if args.idx is not None and args.dataset is not None:
         raise RnnlabError("--dataset and --idx both given; use a named dataset or four IDX files, not both")
@@ -164,7 +165,7 @@ def run_train(args) -> int:
         if args.out is None:
             raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
         out = Path(args.out)
-        saved_train = saved_train_settings(out, "classify", "a classifier", "rnnlab classify train")
+        saved_train = open_for_resume(out, "classify")[1]["train"]
         config = build_config(args, saved_train)
         check_resume_matches(config, saved_train, out)
     else:
@@ -222,11 +223,12 @@ def _eval_data(args, saved_train: dict):
 
 
 def run_eval(args) -> int:
-    from ..training.classify import evaluate, format_confusion_matrix, load_classifier
+    from ..training.classify import evaluate, format_confusion_matrix
+    from ..training.rundir import load_run
 
     if args.batch_size < 1:
         raise RnnlabError(f"--batch-size {args.batch_size}: must be a positive integer")
-    loaded = load_classifier(args.run_dir, args.checkpoint)
+    loaded = load_run(args.run_dir, "classify", args.checkpoint)
     images, labels, source = _eval_data(args, loaded.config.get("train", {}))
     model = loaded.model
     if images.ndim != 3 or images.shape[2] != model.input_size:

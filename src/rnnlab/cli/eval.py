@@ -8,7 +8,8 @@ import json
 import math
 
 from ..errors import RnnlabError
-from .common import add_checkpoint_flag, check_positive_int, load_run, one_line_errors
+from ..training.rundir import load_run
+from .flags import add_checkpoint_flag, check_positive_int, one_line_errors
 
 
 def register(subparsers) -> None:
@@ -40,7 +41,7 @@ def run(args) -> int:
 
     check_positive_int("--batch-size", args.batch_size)
     check_positive_int("--seq-len", args.seq_len)
-    loaded = load_run(args.run_dir, args.checkpoint)
+    loaded = load_run(args.run_dir, "charlm", args.checkpoint)
     vocab = loaded.vocab
     encoding = args.encoding or loaded.config.get("train", {}).get("encoding", "utf-8")
     text = read_text(args.text_file, encoding=encoding, byte_mode=vocab.byte_mode)

@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import RnnlabError
-from .common import one_line_errors
+from .flags import one_line_errors
 
 # Subcommand modules, in the order `rnnlab --help` lists them.
 SUBCOMMANDS = ["train", "sample", "eval", "classify", "bench"]

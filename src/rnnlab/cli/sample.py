@@ -6,7 +6,8 @@ import sys
 import time
 
 from ..errors import RnnlabError
-from .common import add_checkpoint_flag, check_sampling_flags, load_run, one_line_errors
+from ..training.rundir import load_run
+from .flags import add_checkpoint_flag, check_sampling_flags, one_line_errors
 
 FLUSH_SECONDS = 0.05  # flush at least this often (and at every newline), so output streams but stays cheap
 
@@ -70,7 +71,7 @@ def run(args) -> int:
     from ..training.charlm import default_prime
 
     check_sampling_flags(args)
-    loaded = load_run(args.run_dir, args.checkpoint)
+    loaded = load_run(args.run_dir, "charlm", args.checkpoint)
     model, vocab = loaded.model, loaded.vocab
     prime = args.prime
     shown_prime = prime

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from ..errors import RnnlabError
-from .common import one_line_errors, one_line_messages, saved_train_settings
+from ..training.rundir import open_for_resume
+from .flags import one_line_errors
+from .messages import one_line_messages
 
 # flag -> TrainConfig field, in the order --help lists them
 FLAGS = {
@@ -137,7 +139,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else default_out(args.text_file)
     saved_train = None
     if args.resume:
-        saved_train = saved_train_settings(out, "charlm", "a character language model", "rnnlab train")
+        saved_train = open_for_resume(out, "charlm")[1]["train"]
         check_resume_flags(args, saved_train, out)
     elif (out / "config.json").exists() and (out / "training_state.safetensors").exists():
         raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")

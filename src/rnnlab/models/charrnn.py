@@ -117,6 +117,27 @@ class CharRNN(Module):
                    embedding_size=config["embedding_size"], dropout=config.get("dropout", 0.0),
                    dtype=config.get("dtype"))
 
+    def save(self, run_dir, overwrite: bool = False) -> None:
+        """Write a run directory that ``rnnlab sample``, ``rnnlab eval`` and :func:`rnnlab.load` open:
+        ``config.json`` (model settings, vocabulary) and the weights as both the latest and the best.
+
+        Needs the vocabulary object (not just its size). RnnlabError if ``run_dir`` already holds a run,
+        unless ``overwrite``."""
+        from ..training.rundir import save_model
+
+        if self.vocabulary is None or not hasattr(self.vocabulary, "to_config"):
+            raise TypeError("save needs a vocabulary: build CharRNN(vocabulary, ...) or set model.vocabulary")
+        save_model(run_dir, {"kind": "charlm", "model": self.config(), "vocabulary": self.vocabulary.to_config()},
+                   self.state_dict(), overwrite)
+
+    @classmethod
+    def load(cls, run_dir, checkpoint="best") -> "CharRNN":
+        """The model in a run directory (``rnnlab train``'s or :meth:`save`'s), vocabulary attached, in
+        evaluation mode, with the ``checkpoint`` weights ("best" or "latest")."""
+        from ..training.rundir import load_run
+
+        return load_run(run_dir, "charlm", checkpoint).model
+
     def extra_repr(self) -> str:
         return (f"vocab_size={self.vocab_size}, cell={self.cell!r}, hidden_size={self.hidden_size}, "
                 f"num_layers={self.num_layers}, embedding_size={self.embedding_size}, dropout={self.dropout}")

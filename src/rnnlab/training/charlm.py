@@ -223,7 +223,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     With ``resume`` the run continues from ``out``'s training state; ``config.steps`` still counts from
     the start of the run. Settings that decide the model or the data must match the saved run.
     """
-    from .checkpoint import RunDirectory
+    from .rundir import RunDirectory, open_for_resume
     from .progress import Progress
     from .signals import graceful_interrupt
 
@@ -236,10 +236,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     from ..nn import CrossEntropyLoss
 
     if resume:
-        saved = run.read_config()
-        if saved.get("kind", "charlm") != "charlm" or "vocabulary" not in saved:
-            raise RnnlabError(f"{run.path}: holds a {saved.get('kind', 'unknown')!r} run, not a character "
-                              f"language model; resume it with the command that trained it")
+        run, saved = open_for_resume(out, "charlm")
         check_resume_matches(config, saved.get("train", {}), run.path)
         vocab = Vocabulary.from_config(saved["vocabulary"])
         corpus = load_corpus(config, vocab=vocab)

@@ -33,7 +33,8 @@ from .. import __version__, backend
 from ..errors import RnnlabError
 from ..models.classifier import CELLS, INITS, POOLS, SequenceClassifier
 from . import loop
-from .config import Settings, need
+from ..errors import require
+from .config import Settings
 from .loop import OPTIMIZERS
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -79,31 +80,31 @@ class ClassifyConfig(Settings):
     def validate(self) -> "ClassifyConfig":
         """RnnlabError naming the first nonsensical setting (the flag, the value, what is allowed)."""
         if self.idx is not None:
-            need(len(self.idx) == 4, "idx", " ".join(map(str, self.idx)),
+            require(len(self.idx) == 4, "--idx", " ".join(map(str, self.idx)),
                  "four files: TRAIN_IMAGES TRAIN_LABELS TEST_IMAGES TEST_LABELS")
         else:
-            need(self.dataset in DATASETS, "dataset", self.dataset, "one of " + ", ".join(DATASETS))
-        need(self.model in CELLS, "model", self.model, "one of " + ", ".join(CELLS))
-        need(self.pool in POOLS, "pool", self.pool, "one of " + ", ".join(POOLS))
-        need(self.init in INITS, "init", self.init, "one of " + ", ".join(INITS))
-        need(self.init != "identity" or self.model in ("rnn", "rnn_relu"), "init", self.init,
+            require(self.dataset in DATASETS, "--dataset", self.dataset, "one of " + ", ".join(DATASETS))
+        require(self.model in CELLS, "--model", self.model, "one of " + ", ".join(CELLS))
+        require(self.pool in POOLS, "--pool", self.pool, "one of " + ", ".join(POOLS))
+        require(self.init in INITS, "--init", self.init, "one of " + ", ".join(INITS))
+        require(self.init != "identity" or self.model in ("rnn", "rnn_relu"), "--init", self.init,
              "default for --model " + self.model + " (identity is the IRNN init, for rnn and rnn_relu)")
-        need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        require(self.optimizer in OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
         for flag in ("hidden_size", "num_layers", "batch_size", "eval_batch_size", "max_bad_steps"):
             value = getattr(self, flag)
-            need(isinstance(value, int) and value >= 1, flag.replace("_", "-"), value, "a positive integer")
+            require(isinstance(value, int) and value >= 1, "--" + flag.replace("_", "-"), value, "a positive integer")
         for flag in ("train_size", "test_size", "epochs", "steps"):
             value = getattr(self, flag)
-            need(value is None or (isinstance(value, int) and value >= 1), flag.replace("_", "-"), value,
+            require(value is None or (isinstance(value, int) and value >= 1), "--" + flag.replace("_", "-"), value,
                  "a positive integer")
-        need(isinstance(self.val_size, int) and self.val_size >= 0, "val-size", self.val_size, ">= 0")
-        need(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "in [0, 1)")
-        need(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "> 0")
-        need(0.0 < self.lr_decay <= 1.0, "lr-decay", self.lr_decay, "in (0, 1]")
-        need(self.grad_clip >= 0, "grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        require(isinstance(self.val_size, int) and self.val_size >= 0, "--val-size", self.val_size, ">= 0")
+        require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
+        require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
+        require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
+        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
         if self.time_budget is not None:
-            need(self.time_budget > 0, "time-budget", self.time_budget, "> 0 seconds")
-        need(self.dtype in ("float32", "float64"), "dtype", self.dtype, "float32 or float64")
+            require(self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
+        require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
         return self
 
 
@@ -353,7 +354,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     and ``steps`` still count from the start of the run.
     """
     from ..nn import CrossEntropyLoss
-    from .checkpoint import RunDirectory, atomic_write_json
+    from .atomic import atomic_write_json
+    from .rundir import RunDirectory, open_for_resume
     from .progress import Progress
     from .signals import graceful_interrupt
 
@@ -361,10 +363,7 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     config.validate()
     run = RunDirectory(out)
     if resume:
-        saved = run.read_config()
-        if saved.get("kind") != "classify":
-            raise RnnlabError(f"{run.path}: holds a {saved.get('kind', 'charlm')!r} run, not a classifier; "
-                              f"use the command that trained it")
+        run, saved = open_for_resume(out, "classify")
         check_resume_matches(config, saved.get("train", {}), run.path)
     data = load_image_data(config) if data is None else data
     dtype = backend.resolve_dtype(config.dtype)
@@ -506,29 +505,3 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                                                 "steps_this_run": step - start_step})
     log(f"done at epoch {epoch}, step {step} ({result.stop_reason}); run directory: {run.path}")
     return result
-
-
-# ---------------------------------------------------------------------------------------------------
-# loading a trained run
-# ---------------------------------------------------------------------------------------------------
-
-@dataclass
-class LoadedClassifier:
-    path: Path
-    config: dict                 # config.json as saved
-    model: SequenceClassifier    # weights loaded, evaluation mode
-    classes: tuple
-    checkpoint: str              # "best" or "latest"
-
-
-def load_classifier(run_dir, which: str | None = None) -> LoadedClassifier:
-    """Open a classifier run directory: config, model and weights (``which``: best, latest, None = best if any).
-
-    RnnlabError (one line) when the path is missing, not a run, another kind of run, or damaged.
-    """
-    from .checkpoint import load_model, open_run
-
-    run, config = open_run(run_dir, "classify", "a classifier", "rnnlab classify train")
-    model, which = load_model(run, lambda: SequenceClassifier.from_config(config["model"]), which)
-    classes = tuple(config.get("classes") or range(model.num_classes))
-    return LoadedClassifier(run.path, config, model, tuple(str(c) for c in classes), which)

@@ -8,17 +8,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..errors import RnnlabError
+from ..errors import require
 from .loop import OPTIMIZERS
 
 MODELS = ("rnn", "rnn_relu", "lstm", "gru")
 DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
-
-
-def need(condition: bool, flag: str, value, allowed: str) -> None:
-    """RnnlabError ``--flag value: must be <allowed>`` unless ``condition`` (for the configs' ``validate``)."""
-    if not condition:
-        raise RnnlabError(f"--{flag} {value}: must be {allowed}")
 
 
 class Settings:
@@ -67,29 +61,29 @@ class TrainConfig(Settings):
 
     def validate(self) -> "TrainConfig":
         """RnnlabError naming the first nonsensical setting (the flag's name, the value, what is allowed)."""
-        need(self.model in MODELS, "model", self.model, "one of " + ", ".join(MODELS))
-        need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        require(self.model in MODELS, "--model", self.model, "one of " + ", ".join(MODELS))
+        require(self.optimizer in OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
         for flag in ("hidden_size", "num_layers", "seq_len", "batch_size"):
             value = getattr(self, flag)
-            need(isinstance(value, int) and value >= 1, flag.replace("_", "-"), value, "a positive integer")
+            require(isinstance(value, int) and value >= 1, "--" + flag.replace("_", "-"), value, "a positive integer")
         if self.embedding_size is not None:
-            need(self.embedding_size >= 1, "embedding-size", self.embedding_size, "a positive integer")
-        need(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "in [0, 1)")
-        need(self.lr > 0, "lr", self.lr, "> 0")
-        need(self.grad_clip >= 0, "grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+            require(self.embedding_size >= 1, "--embedding-size", self.embedding_size, "a positive integer")
+        require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
+        require(self.lr > 0, "--lr", self.lr, "> 0")
+        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
         if self.steps is not None:
-            need(self.steps >= 1, "steps", self.steps, "a positive integer")
+            require(self.steps >= 1, "--steps", self.steps, "a positive integer")
         if self.epochs is not None:
-            need(self.epochs > 0, "epochs", self.epochs, "> 0")
+            require(self.epochs > 0, "--epochs", self.epochs, "> 0")
         if self.time_budget is not None:
-            need(self.time_budget > 0, "time-budget", self.time_budget, "> 0 seconds")
-        need(self.eval_every >= 0, "eval-every", self.eval_every, ">= 0")
-        need(self.eval_chars >= 1, "eval-chars", self.eval_chars, "a positive integer")
+            require(self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
+        require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
+        require(self.eval_chars >= 1, "--eval-chars", self.eval_chars, "a positive integer")
         if self.checkpoint_every is not None:
-            need(self.checkpoint_every >= 1, "checkpoint-every", self.checkpoint_every, "a positive integer")
-        need(self.sample_length >= 0, "sample-length", self.sample_length, ">= 0")
-        need(self.max_bad_steps >= 1, "max-bad-steps", self.max_bad_steps, "a positive integer")
-        need(self.dtype in ("float32", "float64"), "dtype", self.dtype, "float32 or float64")
+            require(self.checkpoint_every >= 1, "--checkpoint-every", self.checkpoint_every, "a positive integer")
+        require(self.sample_length >= 0, "--sample-length", self.sample_length, ">= 0")
+        require(self.max_bad_steps >= 1, "--max-bad-steps", self.max_bad_steps, "a positive integer")
+        require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
         return self
 
     # settings that must match the saved run when resuming (they decide the model or the data)

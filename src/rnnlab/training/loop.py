@@ -72,7 +72,7 @@ class GradientStep:
             self.bad_steps += 1
             self.log(f"warning: step {step_number}: loss {loss}, gradient norm {grad_norm}: step skipped")
             if self.bad_steps >= self.max_bad_steps:
-                from .checkpoint import TRAINING_STATE_FILE
+                from .rundir import TRAINING_STATE_FILE
 
                 saved = (Path(self.run_path) / TRAINING_STATE_FILE).is_file()
                 kept = f"the last checkpoint in {self.run_path} is intact" if saved else "no checkpoint was written yet"

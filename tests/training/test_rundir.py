@@ -1,4 +1,4 @@
-"""Atomic writes and the run directory: round trips, interrupted writes, future formats, damaged files."""
+"""The run directory: round trips, future formats, damaged files, which kind of run, loading a trained run."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,7 @@ import pytest
 
 from rnnlab import backend
 from rnnlab.errors import RnnlabError
-from rnnlab.training import checkpoint
-from rnnlab.training.checkpoint import (FORMAT_VERSION, RunDirectory, atomic_write_bytes, atomic_write_json,
-                                        atomic_writer)
+from rnnlab.training.rundir import FORMAT_VERSION, RunDirectory, load_model, open_run
 from rnnlab.training.safetensors_io import load_safetensors, save_safetensors
 
 
@@ -19,61 +17,6 @@ def model_state(seed=0):
     return {"rnn.weight_ih_l0": rng.standard_normal((8, 3)).astype(np.float32),
             "rnn.bias_ih_l0": rng.standard_normal(8).astype(np.float32),
             "decoder.weight": rng.standard_normal((5, 2)).astype(np.float32)}
-
-
-def test_atomic_write_replaces_whole_files(tmp_path):
-    path = tmp_path / "x.bin"
-    atomic_write_bytes(path, b"first")
-    atomic_write_bytes(path, b"second")
-    assert path.read_bytes() == b"second"
-    atomic_write_json(tmp_path / "c.json", {"a": [1, 2]})
-    assert json.loads((tmp_path / "c.json").read_text()) == {"a": [1, 2]}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "x.bin"]
-
-
-def test_interrupted_write_leaves_previous_file_and_no_temp_files(tmp_path):
-    path = tmp_path / "model.safetensors"
-    save_safetensors(path, {"w": np.arange(3.0)})
-    before = path.read_bytes()
-
-    class Boom(Exception):
-        pass
-
-    with pytest.raises(Boom):
-        with atomic_writer(path) as file:
-            file.write(b"half a new fi")
-            raise Boom()
-    # Also mid-way through a real tensor write: an array that fails to convert.
-    class Exploding:
-        def __array__(self, *args, **kwargs):
-            raise Boom()
-
-    with pytest.raises(Boom):
-        save_safetensors(path, {"w": np.arange(3.0), "bad": Exploding()})
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
-
-
-def test_interrupt_during_the_replace_keeps_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "config.json"
-    atomic_write_json(path, {"v": 1})
-
-    def failing_replace(src, dst):
-        raise KeyboardInterrupt()
-
-    monkeypatch.setattr(checkpoint.os, "replace", failing_replace)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write_json(path, {"v": 2})
-    assert json.loads(path.read_text()) == {"v": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
-
-
-def test_json_that_cannot_serialise_writes_nothing(tmp_path):
-    path = tmp_path / "c.json"
-    atomic_write_json(path, {"v": 1})
-    with pytest.raises(TypeError):
-        atomic_write_json(path, {"v": object()})
-    assert json.loads(path.read_text()) == {"v": 1}
 
 
 def test_run_directory_round_trip(tmp_path):
@@ -204,39 +147,10 @@ def test_a_run_directory_removed_while_training_is_made_again_with_its_config(tm
     assert "was removed while training" in capsys.readouterr().err
 
 
-def test_a_failed_write_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch):
-    path = tmp_path / "config.json"
-    atomic_write_json(path, {"v": 1})
-
-    def full_disk(fd):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(checkpoint.os, "fsync", full_disk)
-    with pytest.raises(RnnlabError, match=r"config.json: cannot write \(No space left on device\)"):
-        atomic_write_json(path, {"v": 2})
-    assert json.loads(path.read_text()) == {"v": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
-    with pytest.raises(RnnlabError, match="cannot write"):
-        atomic_write_json(tmp_path / "missing-folder" / "x.json", {})
-
-
-def test_written_files_get_ordinary_permissions_not_mkstemps_private_ones(tmp_path):
-    import os
-
-    old = os.umask(0o022)
-    try:
-        atomic_write_bytes(tmp_path / "x.bin", b"abc")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "x.bin").stat().st_mode & 0o777 == 0o644
-
-
 def test_open_run_says_what_is_wrong_with_the_path_in_one_line(tmp_path):
-    from rnnlab.training.checkpoint import open_run
-
     def message(path, kind="charlm"):
         with pytest.raises(RnnlabError) as error:
-            open_run(path, kind, "a character language model", "rnnlab train", required=("model", "vocabulary"))
+            open_run(path, kind)
         return str(error.value)
 
     assert message(tmp_path / "none") == (f"{tmp_path / 'none'}: no such run directory; train one with "
@@ -246,15 +160,14 @@ def test_open_run_says_what_is_wrong_with_the_path_in_one_line(tmp_path):
     assert "not a run directory (no config.json)" in message(tmp_path)
     RunDirectory(tmp_path / "c").create({"kind": "classify", "model": {}})
     assert message(tmp_path / "c").endswith("holds a 'classify' run, not a character language model; "
-                                            "use the command that trained it")
+                                            "give a run directory written by `rnnlab train`")
     RunDirectory(tmp_path / "old").create({"model": {}, "vocabulary": []})  # before "kind" was recorded
-    run, config = open_run(tmp_path / "old", "charlm", "a character language model", "rnnlab train")
+    run, config = open_run(tmp_path / "old", "charlm")
     assert run.path == tmp_path / "old" and config["vocabulary"] == []
 
 
 def test_load_model_damaged_settings_and_weights_that_do_not_fit(tmp_path):
     from rnnlab.nn import Linear
-    from rnnlab.training.checkpoint import load_model
 
     run = RunDirectory(tmp_path / "run")
     run.create({"model": {}})

@@ -1,14 +1,9 @@
-"""Atomic file writes and the run directory: where a training run keeps its config, weights and resume state.
-
-Writes are atomic: a new file is written under a temporary name in the same directory, flushed and
-fsynced, then moved over the old one with ``os.replace`` (atomic on POSIX and Windows), and the
-directory is fsynced so the rename survives a crash. An interrupted write (an exception, Ctrl-C, a
-full disk, a killed process) leaves the previous file intact; the temporary file is removed on an
-exception.
+"""The run directory: where a training run keeps its config, weights and resume state, and how it is opened.
 
 A run directory holds::
 
-    RUN_DIR/config.json                 model + data settings, vocabulary, rnnlab version, format_version
+    RUN_DIR/config.json                 "kind" (charlm, classify), model + data settings, vocabulary or class
+                                        names, rnnlab version, format_version
     RUN_DIR/model.safetensors           the latest weights under PyTorch's parameter names (torch loads it as is)
     RUN_DIR/training_state.safetensors  everything needed to resume, in ONE file, so it is never half old,
                                         half new: the weights ("model/<name>"), the caller's other arrays
@@ -18,32 +13,36 @@ A run directory holds::
                                         state, best validation loss, history) plus format_version
     RUN_DIR/best.safetensors            the weights with the best validation loss (layout of model.safetensors)
 
-Use::
+Every file is written atomically (:mod:`rnnlab.training.atomic`). Use::
 
     run = RunDirectory("runs/hamlet")
     run.create(config)                           # RnnlabError if a run is already there (unless overwrite)
     run.save_latest(model.state_dict(), {"step": 100, ...}, {"optimizer/state.0.exp_avg": ...})
     run.save_best(model.state_dict(), {"step": 100, "val_loss": 1.52})
     model_state, arrays, meta = run.load_training_state()     # to resume
-    weights = run.load_weights("best")                         # "best", "latest" or "auto"
+    weights = run.load_weights("best")                         # a checkpoint name: see resolve_checkpoint
 
-Files from a newer format (``format_version`` above :data:`FORMAT_VERSION`) and missing or damaged files
-raise a one-line :class:`~rnnlab.errors.RnnlabError` that names the file and says what to do.
+    loaded = load_run("runs/hamlet", "charlm", "best")         # config, model (eval mode), vocabulary
+    model = load("runs/hamlet")                                # what rnnlab.load returns
+
+Which kind of run a directory holds is decided in one place, :func:`check_kind` (runs written before
+"kind" was recorded are char-LM runs). Files from a newer format (``format_version`` above
+:data:`FORMAT_VERSION`) and missing or damaged files raise a one-line :class:`~rnnlab.errors.RnnlabError`
+that names the file and says what to do.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
 from .. import __version__
 from ..errors import RnnlabError
+from .atomic import atomic_write_json
 from .safetensors_io import load_safetensors, save_safetensors
 
 FORMAT_VERSION = 1
@@ -54,79 +53,13 @@ TRAINING_STATE_FILE = "training_state.safetensors"
 BEST_FILE = "best.safetensors"
 MODEL_PREFIX = "model/"
 
-
-# ---------------------------------------------------------------------------------------------------
-# atomic writes
-# ---------------------------------------------------------------------------------------------------
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable; some systems (Windows) cannot open a directory, which is fine there."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # reading the umask means setting it: put it straight back
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_writer(path, mode: str = "wb") -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
-
-    On an exception the temporary file is removed and ``path`` is left as it was.
-
-    >>> import tempfile, pathlib
-    >>> target = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
-    >>> with atomic_writer(target, "w") as file:
-    ...     _ = file.write("hello")
-    >>> target.read_text()
-    'hello'
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise RnnlabError(f"{path}: cannot write ({error.strerror or error}); check that {directory} exists "
-                          f"and is writable") from None
-    try:
-        # mkstemp makes the file private (0600); give it the permissions an ordinary new file gets
-        os.chmod(temporary, 0o666 & ~_umask())
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):  # a full disk, a folder made read-only or removed: one line, not a traceback
-            raise RnnlabError(f"{path}: cannot write ({error.strerror or error}); the previous file is intact; "
-                              f"free some space or check {directory}") from None
-        raise
-    _fsync_directory(directory)
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (the old file or the whole new one, never a part)."""
-    with atomic_writer(path, "wb") as file:
-        file.write(data)
-
-
-def atomic_write_json(path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"  # serialise first: a TypeError writes nothing
-    atomic_write_bytes(path, text.encode("utf-8"))
+# kind -> (what the messages call it, the command that writes it, the config.json keys it must hold)
+KINDS = {
+    "charlm": ("a character language model", "rnnlab train", ("model", "vocabulary")),
+    "classify": ("a classifier", "rnnlab classify train", ("model",)),
+}
+# the names --checkpoint (and rnnlab.load's checkpoint=) takes; None means best if saved, else latest
+CHECKPOINT_NAMES = ("best", "latest")
 
 
 def _check_format_version(version, source: Path) -> None:
@@ -284,12 +217,14 @@ class RunDirectory:
         return {"format": "pt", "format_version": str(FORMAT_VERSION), "rnnlab_version": __version__}
 
     # --- loading ------------------------------------------------------------------------------
-    def _load(self, path: Path, what: str) -> tuple[dict, dict]:
+    def load_file(self, path: Path, what: str) -> tuple[dict, dict]:
+        """``(tensors, metadata)`` of one of the run's safetensors files (``what`` names it in messages)."""
         if not path.is_file():
             if path.name == TRAINING_STATE_FILE:
                 advice = "train without --resume, or give the run directory with --out"
             elif path.name == BEST_FILE and self.model_path.is_file():
-                advice = "no validation has run yet; use --checkpoint latest, or train on with --resume"
+                advice = ("no validation has run yet; use --checkpoint latest (checkpoint='latest' in Python), "
+                          "or train on with --resume")
             else:
                 advice = f"train first with `rnnlab train --out {self.path}`"
             raise RnnlabError(f"{path}: no such file ({what}); {advice}")
@@ -299,7 +234,7 @@ class RunDirectory:
 
     def load_training_state(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
         """``(model_state, arrays, training_meta)`` as :meth:`save_latest` stored them."""
-        tensors, metadata = self._load(self.training_state_path, "the state to resume from")
+        tensors, metadata = self.load_file(self.training_state_path, "the state to resume from")
         try:
             meta = json.loads(metadata["training_meta"])
         except (KeyError, json.JSONDecodeError):
@@ -310,24 +245,30 @@ class RunDirectory:
         arrays = {name: value for name, value in tensors.items() if not name.startswith(MODEL_PREFIX)}
         return model_state, arrays, meta
 
-    def load_weights(self, which: str = "auto") -> dict[str, np.ndarray]:
-        """The weights by PyTorch name: ``"best"``, ``"latest"``, or ``"auto"`` (best if saved, else latest)."""
-        if which == "auto":
-            which = "best" if self.has_best() else "latest"
-        if which not in ("best", "latest"):
-            raise ValueError(f"which must be 'best', 'latest' or 'auto', got {which!r}")
-        path = self.best_path if which == "best" else self.model_path
-        tensors, _ = self._load(path, f"the {which} weights")
+    def load_weights(self, checkpoint="auto") -> dict[str, np.ndarray]:
+        """The weights by PyTorch name; ``checkpoint`` as :func:`resolve_checkpoint` takes it ("auto" or
+        None: best if saved, else latest)."""
+        path, name = resolve_checkpoint(self, checkpoint)
+        tensors, _ = self.load_file(path, f"the {name} weights")
         return tensors
 
-    def load_weights_meta(self, which: str = "best") -> dict:
-        """The JSON metadata saved beside the ``best`` (or ``latest``) weights, ``{}`` if none."""
-        path = self.best_path if which == "best" else self.model_path
-        _, metadata = self._load(path, f"the {which} weights")
+    def load_weights_meta(self, checkpoint="best") -> dict:
+        """The JSON metadata saved beside the ``checkpoint`` weights, ``{}`` if none."""
+        path, name = resolve_checkpoint(self, checkpoint)
+        _, metadata = self.load_file(path, f"the {name} weights")
         try:
             return json.loads(metadata.get("rnnlab_meta", "{}"))
         except json.JSONDecodeError:
             return {}
+
+def _as_array(value) -> np.ndarray:
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, order="C")
+
+
+def _weights(model_state: dict) -> dict[str, np.ndarray]:
+    return {name: _as_array(value) for name, value in model_state.items()}
 
 
 def _as_array(value) -> np.ndarray:
@@ -341,35 +282,84 @@ def _weights(model_state: dict) -> dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# opening a trained run (``rnnlab sample``/``eval`` and ``rnnlab classify eval``)
+# which checkpoint, which kind of run
 # ---------------------------------------------------------------------------------------------------
 
-def open_run(run_dir, kind: str, what: str, command: str, required=("model",)) -> tuple[RunDirectory, dict]:
-    """``(RunDirectory, config)`` of the run in ``run_dir``, which ``command`` (e.g. ``rnnlab train``) wrote.
+def resolve_checkpoint(run: RunDirectory, checkpoint=None) -> tuple[Path, str]:
+    """``(file, name)`` of the weights ``checkpoint`` names: ``"best"``, ``"latest"``, or ``None`` (best if
+    saved, else latest). ``name`` is what messages and ``--json`` call it. The one place a checkpoint
+    name becomes a file (``rnnlab sample/eval --checkpoint``, ``rnnlab.load(checkpoint=)``)."""
+    if checkpoint is None or checkpoint == "auto":
+        checkpoint = "best" if run.has_best() else "latest"
+    if checkpoint == "best":
+        return run.best_path, "best"
+    if checkpoint == "latest":
+        return run.model_path, "latest"
+    raise RnnlabError(f"checkpoint {checkpoint!r}: must be one of {', '.join(CHECKPOINT_NAMES)}")
+
+
+def run_kind(config: dict) -> str:
+    """The kind of run a ``config.json`` describes (runs written before "kind" was recorded are char-LM runs)."""
+    return config.get("kind", "charlm")
+
+
+def check_kind(path, config: dict, kind: str) -> None:
+    """RnnlabError unless ``config`` (``path``'s config.json) is a ``kind`` run holding the keys it needs."""
+    what, command, required = KINDS[kind]
+    found = run_kind(config)
+    if found != kind or any(key not in config for key in required):
+        raise RnnlabError(f"{path}: holds a {found!r} run, not {what}; give a run directory written by `{command}`")
+
+
+def open_run(run_dir, kind: str) -> tuple[RunDirectory, dict]:
+    """``(RunDirectory, config)`` of the ``kind`` run (see :data:`KINDS`) in ``run_dir``.
 
     RnnlabError (one line) when the path is missing or not a directory, holds no ``config.json``, or holds
-    another ``kind`` of run (``what`` names this kind in the message: "a classifier") or lacks a
-    ``required`` key of config.json. Runs written before ``kind`` was recorded are char-LM runs.
+    another kind of run or one that lacks a key of config.json its kind needs.
     """
+    what, command, _ = KINDS[kind]
     path = Path(run_dir)
-    if not path.exists():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as error:  # a symlink loop, a name too long
+        raise RnnlabError(f"{path}: cannot open ({error.strerror or error}); give the run directory that "
+                          f"`{command} --out` wrote") from None
+    if not exists:
         raise RnnlabError(f"{path}: no such run directory; train one with `{command} --out {path}`")
-    if not path.is_dir():
+    if not is_dir:
         raise RnnlabError(f"{path}: not a directory; give the run directory that `{command} --out` wrote")
     if not (path / CONFIG_FILE).is_file():
         raise RnnlabError(f"{path}: not a run directory (no config.json); give the directory "
                           f"that `{command} --out` wrote")
     run = RunDirectory(path)
     config = run.read_config()
-    if config.get("kind", "charlm") != kind or any(key not in config for key in required):
-        raise RnnlabError(f"{path}: holds a {config.get('kind', 'charlm')!r} run, not {what}; "
-                          f"use the command that trained it")
+    check_kind(path, config, kind)
     return run, config
 
 
-def load_model(run: RunDirectory, build_model, which: str | None = None):
-    """``(model, which)``: ``build_model()`` (from config.json) with the ``which`` weights (``"best"``,
-    ``"latest"``, ``None`` = best if saved, else latest) loaded, in evaluation mode.
+def open_for_resume(out, kind: str) -> tuple[RunDirectory, dict]:
+    """``(RunDirectory, config)`` of the ``kind`` run to continue in ``out`` (``--resume``); one line if
+    there is none or it is another kind, or its ``train`` settings are missing."""
+    _, command, _ = KINDS[kind]
+    run = RunDirectory(out)
+    if not run.exists():
+        raise RnnlabError(f"{run.path}: no run to resume (no config.json); train without --resume first, "
+                          f"or give the run directory with --out")
+    config = run.read_config()
+    check_kind(run.path, config, kind)
+    if not isinstance(config.get("train"), dict):
+        raise RnnlabError(f"{run.path}: config.json holds no training settings; give a run directory written "
+                          f"by `{command}`")
+    return run, config
+
+
+# ---------------------------------------------------------------------------------------------------
+# loading a trained run (rnnlab.load, ``rnnlab sample``/``eval``, ``rnnlab classify eval``)
+# ---------------------------------------------------------------------------------------------------
+
+def load_model(run: RunDirectory, build_model, checkpoint=None):
+    """``(model, name)``: ``build_model()`` (from config.json) with the weights ``checkpoint`` names
+    (:func:`resolve_checkpoint`) loaded, in evaluation mode.
 
     RnnlabError (one line) when the model settings are damaged or the weights do not fit them.
     """
@@ -378,13 +368,84 @@ def load_model(run: RunDirectory, build_model, which: str | None = None):
     except (KeyError, TypeError, ValueError) as error:
         raise RnnlabError(f"{run.config_path}: the model settings are damaged ({error}); "
                           f"re-train or restore the file") from None
-    if which is None:
-        which = "best" if run.has_best() else "latest"
-    weights = run.load_weights(which)
+    path, name = resolve_checkpoint(run, checkpoint)
+    weights, _ = run.load_file(path, f"the {name} weights")
     try:
         model.load_state_dict(weights)
     except (KeyError, ValueError) as error:
-        raise RnnlabError(f"{run.path}: the {which} weights do not fit config.json ({error}); "
+        raise RnnlabError(f"{run.path}: the {name} weights do not fit config.json ({error}); "
                           f"re-train or restore the run") from None
     model.eval()
-    return model, which
+    return model, name
+
+
+@dataclass
+class LoadedRun:
+    path: Path
+    config: dict          # config.json as saved
+    model: object         # a CharRNN (vocabulary attached) or SequenceClassifier (classes attached), eval mode
+    vocab: object         # the CharRNN's Vocabulary; None for a classifier
+    classes: tuple        # the classifier's class names; () for a CharRNN
+    checkpoint: str       # the weights' name ("best", "latest", ...)
+
+
+def load_run(run_dir, kind: str | None = None, checkpoint=None) -> LoadedRun:
+    """Open a trained run: config, model with the chosen weights in evaluation mode, vocabulary or classes.
+
+    ``kind`` ("charlm", "classify") is what the caller expects (None: whatever the directory holds).
+    RnnlabError (one line) when the path is missing, not a run, another kind of run, or damaged.
+    """
+    if kind is None:
+        kind = _kind_on_disk(run_dir)
+    run, config = open_run(run_dir, kind)
+    if kind == "charlm":
+        from ..data import Vocabulary
+        from ..models import CharRNN
+
+        try:
+            vocab = Vocabulary.from_config(config["vocabulary"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise RnnlabError(f"{run.config_path}: the vocabulary is damaged ({error}); "
+                              f"re-train or restore the file") from None
+        model, name = load_model(run, lambda: CharRNN.from_config(config["model"], vocabulary=vocab), checkpoint)
+        return LoadedRun(run.path, config, model, vocab, (), name)
+    from ..models import SequenceClassifier
+
+    model, name = load_model(run, lambda: SequenceClassifier.from_config(config["model"]), checkpoint)
+    classes = tuple(str(c) for c in (config.get("classes") or range(model.num_classes)))
+    object.__setattr__(model, "classes", classes)  # plain attribute: not a parameter or module
+    return LoadedRun(run.path, config, model, None, classes, name)
+
+
+def _kind_on_disk(run_dir) -> str:
+    """The kind of run in ``run_dir`` (char-LM when it cannot tell: open_run then says what is wrong)."""
+    config_path = Path(run_dir) / CONFIG_FILE
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return "charlm"
+    kind = run_kind(config) if isinstance(config, dict) else "charlm"
+    return kind if kind in KINDS else "charlm"
+
+
+def save_model(run_dir, config: dict, model_state: dict, overwrite: bool = False) -> RunDirectory:
+    """A run directory holding only a model (``config`` with its "kind"; the weights as latest and best),
+    as :meth:`rnnlab.models.CharRNN.save` writes it."""
+    run = RunDirectory(run_dir)
+    if run.exists() and not overwrite:
+        raise RnnlabError(f"{run.path}: already holds a run; pass overwrite=True to replace it, "
+                          f"or save into another directory")
+    run.create(config, overwrite=overwrite)
+    run.save_weights(model_state)
+    run.save_best(model_state)
+    return run
+
+
+def load(run_dir, checkpoint="best"):
+    """The trained model in ``run_dir`` (a ``CharRNN`` with its ``vocabulary``, or a ``SequenceClassifier``
+    with its ``classes``), in evaluation mode, with the ``checkpoint`` weights ("best", "latest")::
+
+        model = rnnlab.load("runs/hamlet")
+        print(model.sample("HAMLET.", 200, temperature=0.8, seed=1))
+    """
+    return load_run(run_dir, None, checkpoint).model

@@ -1,0 +1,43 @@
+"""Flag checks the subcommands share, and argparse's own mistakes as one line.
+
+Flag values are checked here, after parsing, so a nonsensical value is one line
+(``rnnlab: error: --temperature 0: must be > 0``) rather than argparse's usage block.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+from ..errors import require
+from ..training.rundir import CHECKPOINT_NAMES
+
+
+def check_positive_int(flag: str, value) -> None:
+    require(value is None or value >= 1, flag, value, "a positive integer")
+
+
+def check_sampling_flags(args) -> None:
+    """Temperature > 0, top-k >= 1, top-p in (0, 1], length >= 0, num-samples >= 1."""
+    require(math.isfinite(args.temperature) and args.temperature > 0, "--temperature", args.temperature,
+            "> 0 (for the most likely character every time, use --greedy)")
+    check_positive_int("--top-k", args.top_k)
+    if args.top_p is not None:
+        require(0 < args.top_p <= 1, "--top-p", args.top_p, "in (0, 1]")
+    require(args.length >= 0, "--length", args.length, ">= 0")
+    require(args.num_samples >= 1, "--num-samples", args.num_samples, "a positive integer")
+
+
+def one_line_errors(parser) -> None:
+    """argparse's own mistakes (a missing value, a mistyped number) as one line and exit status 2,
+    not a usage block: ``rnnlab: error: argument --steps: invalid int value: 'x' (see `rnnlab train --help`)``."""
+    def error(message):
+        print(f"rnnlab: error: {message} (see `{parser.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+    parser.error = error
+
+
+def add_checkpoint_flag(parser) -> None:
+    """``--checkpoint NAME``: which weights of a run to use (resolved by rnnlab.training.rundir.resolve_checkpoint)."""
+    parser.add_argument("--checkpoint", choices=CHECKPOINT_NAMES, default=None,
+                        help="which weights to use: the best by validation loss or the latest "
+                             "(default: best if the run has it, else latest)")
