@@ -106,6 +106,25 @@ def test_damaged_config_is_a_user_error():
         Vocabulary.from_config({"byte_mode": True, "symbols": [1, 300]})
 
 
+def test_extended_vocabulary_keeps_old_ids_and_appends_new_symbols():
+    old = Vocabulary.from_text("hello world")
+    grown = old.extended("hello, wörld! 세")
+    assert grown.symbols[:len(old)] == old.symbols
+    assert grown.symbols[len(old):] == ("!", ",", "ö", "세")
+    text = "hello, wörld! 세 hello"
+    ids = grown.encode(text)
+    assert grown.decode(ids) == text and grown.unknown(text) == []
+    assert grown.encode("hello world").tolist() == old.encode("hello world").tolist()
+    assert grown.encode("!").tolist() == [len(old)]
+    assert "세" in grown and "x" not in grown and grown.unknown("xyz!") == ["x", "y", "z"]
+    assert grown.encode("a!b", unknown="skip").tolist() == [len(old)]
+    assert old.extended("lo") == old and old.extended("!") != Vocabulary.from_text("hello world!")
+    restored = Vocabulary.from_config(json.loads(json.dumps(grown.to_config())))
+    assert restored == grown and restored.symbols == grown.symbols
+    raw = Vocabulary.from_text(b"ba").extended(b"\x00a")
+    assert raw.symbols == (97, 98, 0) and raw.encode(b"\x00ab").tolist() == [2, 0, 1]
+
+
 def test_byte_mode_vocabulary():
     data = "café, naïve".encode("latin-1")
     vocab = Vocabulary.from_text(data)

@@ -168,6 +168,10 @@ def read_text(path, encoding: str = "utf-8", byte_mode: bool = False) -> str | b
 class Vocabulary:
     """The sorted set of symbols of a text, and the map between symbols and integer ids.
 
+    A vocabulary built from a text is sorted; :meth:`extended` appends new symbols after the old ones
+    (fine-tuning a model on a text with characters it has never seen keeps every old id), so in general
+    id ``i`` is the ``i``-th symbol of :attr:`symbols`, which is sorted unless extended.
+
     Args:
         symbols: the symbols, in any order and with repeats: one-character strings (text mode), or
             integers 0..255 (byte mode). They are sorted (by code point / byte value) and deduplicated,
@@ -190,6 +194,9 @@ class Vocabulary:
     ['!', 'i']
     >>> Vocabulary.from_config(vocab.to_config()) == vocab
     True
+    >>> grown = Vocabulary.from_text("cab").extended("bad!")
+    >>> grown.symbols, grown.encode("dab!").tolist()
+    (('a', 'b', 'c', '!', 'd'), [4, 0, 1, 3])
     >>> raw = Vocabulary.from_text(b"caf\\xe9")
     >>> raw.symbols, raw.decode_bytes(raw.encode(b"\\xe9"))
     ((97, 99, 102, 233), b'\\xe9')
@@ -204,9 +211,15 @@ class Vocabulary:
         self._set_code_points(values)
 
     def _set_code_points(self, values: np.ndarray) -> None:
-        # values: sorted, unique uint32 code points (or byte values); everything else derives from them.
+        # values: unique uint32 code points (or byte values) in id order; everything else derives from them.
         self._code_points = values
         self._code_points.flags.writeable = False
+        # lookups search the sorted points; _sorted_ids maps a position there to the id (None: the same)
+        if len(values) > 1 and not bool((values[1:] > values[:-1]).all()):
+            self._sorted_ids = np.argsort(values, kind="stable")
+            self._sorted_points = values[self._sorted_ids]
+        else:
+            self._sorted_ids, self._sorted_points = None, values
         if self.byte_mode:
             self.symbols = tuple(int(value) for value in values)
             self._chars = [chr(value) for value in self.symbols]  # Latin-1 view, one char per byte
@@ -216,11 +229,31 @@ class Vocabulary:
         self.dtype = smallest_id_dtype(len(values))
 
     @classmethod
-    def _from_sorted_code_points(cls, values: np.ndarray, byte_mode: bool = False) -> "Vocabulary":
+    def _from_code_points(cls, values: np.ndarray, byte_mode: bool = False) -> "Vocabulary":
         vocab = cls.__new__(cls)
         vocab.byte_mode = bool(byte_mode)
         vocab._set_code_points(np.asarray(values, dtype=np.uint32).copy())
         return vocab
+
+    @classmethod
+    def _from_id_order(cls, symbols, byte_mode: bool = False) -> "Vocabulary":
+        """The vocabulary whose id ``i`` is ``symbols[i]`` (no sorting); ValueError on a repeated symbol."""
+        convert = _as_byte_value if byte_mode else _as_code_point
+        values = np.asarray([convert(symbol) for symbol in symbols], dtype=np.uint32)
+        if len(np.unique(values)) != len(values):
+            raise ValueError("a symbol appears twice")
+        return cls._from_code_points(values, byte_mode=byte_mode)
+
+    def extended(self, symbols) -> "Vocabulary":
+        """This vocabulary with the ``symbols`` it lacks appended (sorted among themselves): every old id
+        stays as it is, the new symbols get ids ``len(self)``, ``len(self) + 1``, ... (for fine-tuning)."""
+        values = [self._code_points]
+        if isinstance(symbols, (str, bytes, bytearray)):
+            symbols = self.unknown(symbols)
+        new = sorted({_as_byte_value(s) if self.byte_mode else _as_code_point(s) for s in symbols} - set(
+            self._code_points.tolist()))
+        values.append(np.asarray(new, dtype=np.uint32))
+        return Vocabulary._from_code_points(np.concatenate(values), byte_mode=self.byte_mode)
 
     @classmethod
     def from_text(cls, text: str | bytes) -> "Vocabulary":
@@ -241,7 +274,7 @@ class Vocabulary:
     @classmethod
     def from_presence(cls, present: np.ndarray, byte_mode: bool = False) -> "Vocabulary":
         """The vocabulary of the code points (or bytes) where the boolean array ``present`` is true."""
-        return cls._from_sorted_code_points(np.flatnonzero(present), byte_mode=byte_mode)
+        return cls._from_code_points(np.flatnonzero(present), byte_mode=byte_mode)
 
     # -- the map ------------------------------------------------------------------------------------
 
@@ -256,8 +289,8 @@ class Vocabulary:
             value = _as_byte_value(symbol) if self.byte_mode else _as_code_point(symbol)
         except (TypeError, ValueError):
             return False
-        index = np.searchsorted(self._code_points, value)
-        return bool(index < len(self._code_points) and self._code_points[index] == value)
+        index = np.searchsorted(self._sorted_points, value)
+        return bool(index < len(self._sorted_points) and self._sorted_points[index] == value)
 
     def __eq__(self, other) -> bool:
         return (isinstance(other, Vocabulary) and self.byte_mode == other.byte_mode
@@ -296,10 +329,10 @@ class Vocabulary:
         """(ids, known): the id of each value, and whether it is in the vocabulary at all."""
         if len(self) == 0:
             return np.zeros(len(values), dtype=np.intp), np.zeros(len(values), dtype=bool)
-        ids = np.searchsorted(self._code_points, values)
-        np.minimum(ids, len(self._code_points) - 1, out=ids)
-        known = self._code_points[ids] == values
-        return ids, known
+        ids = np.searchsorted(self._sorted_points, values)
+        np.minimum(ids, len(self._sorted_points) - 1, out=ids)
+        known = self._sorted_points[ids] == values
+        return (ids if self._sorted_ids is None else self._sorted_ids[ids]), known
 
     def unknown(self, text) -> list:
         """The symbols of ``text`` that are not in the vocabulary: sorted, each once."""
@@ -373,11 +406,12 @@ class Vocabulary:
 
     @classmethod
     def from_config(cls, config: dict) -> "Vocabulary":
-        """The vocabulary :meth:`to_config` described; :class:`RnnlabError` if the description is damaged."""
+        """The vocabulary :meth:`to_config` described (ids in the order saved); :class:`RnnlabError` if the
+        description is damaged."""
         try:
             byte_mode = bool(config.get("byte_mode", False))
             symbols = config["symbols"]
-            vocab = cls(symbols, byte_mode=byte_mode)
+            vocab = cls._from_id_order(symbols, byte_mode=byte_mode)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise RnnlabError(f"the saved vocabulary is damaged ({error}); re-train or restore config.json") from None
         expected = config.get("size", len(vocab))
