@@ -39,7 +39,7 @@ def __getattr__(name):
 
         globals()[name] = gradcheck
         return gradcheck
-    if name in {"nn", "optim", "data", "models", "training"}:
+    if name in {"nn", "optim", "data", "models", "training", "inspect"}:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
