@@ -261,6 +261,29 @@ def test_default_cache_folder_follows_xdg_cache_home(tmp_path, monkeypatch):
     assert os.path.dirname(ids.filename) == str(tmp_path / "xdg" / "rnnlab" / "text")
 
 
+def test_without_xdg_cache_home_the_cache_is_platformdirs_user_cache_dir(tmp_path, monkeypatch):
+    import platformdirs
+
+    from rnnlab.data import text_cache_dir
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda name, appauthor=None: str(tmp_path / f"pd-{name}"))
+    assert text_cache_dir() == tmp_path / "pd-rnnlab" / "text"
+
+
+def test_cache_is_keyed_on_contents_not_size_or_time(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("abcabc", encoding="utf-8")
+    stamp = path.stat().st_mtime_ns
+    first, _ = _stream(path, tmp_path)
+    del first
+    path.write_text("cbacba", encoding="utf-8")           # same size ...
+    os.utime(path, ns=(stamp, stamp))                      # ... and the same time stamp
+    second, vocab = _stream(path, tmp_path)
+    assert vocab.decode(second) == "cbacba"
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1  # the old version's entry was removed
+
+
 def test_binary_file_not_utf8_rejected_as_binary_on_streaming_path(tmp_path):
     path = tmp_path / "blob.bin"
     path.write_bytes(b"text" * 3000 + b"\x00\xd0\xff" * 100)

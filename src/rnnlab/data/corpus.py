@@ -14,9 +14,12 @@ corpus of ``F`` bytes needs at most ``F`` plus a few MB of RAM beyond the model 
 any corpus worth caching), where the usual char-rnn port holds the text, a Python list of ints and a
 float copy (~20·F).
 
-The cache is keyed by the file's absolute path, size and modification time, the encoding and the mode
-(and the vocabulary when one is given), so an edited file is re-encoded; it is written to a temporary
-name and renamed, so an interrupted run never leaves a half-written cache behind.
+The cache is keyed by the file's contents (a BLAKE2 digest, read in chunks), the encoding and the mode
+(and the vocabulary when one is given), so an edited file is re-encoded however its size and time
+stamps look; it is written to a temporary name and renamed, so an interrupted run never leaves a
+half-written cache behind. The cache folder is ``$XDG_CACHE_HOME/rnnlab/text`` when that variable is set,
+else the platform's cache folder (``platformdirs.user_cache_dir("rnnlab")``: ``~/.cache/rnnlab`` on
+Linux, ``~/Library/Caches/rnnlab`` on macOS, ``%LOCALAPPDATA%\\rnnlab\\Cache`` on Windows) + ``/text``.
 
 :func:`split_ids` cuts ids into train / validation / test contiguous slices (views, 90/5/5 by default).
 
@@ -47,10 +50,23 @@ _CODE_POINT_LIMIT = 0x110000
 
 
 def text_cache_dir() -> Path:
-    """Where rnnlab keeps encoded corpora and the default corpus: ``$XDG_CACHE_HOME/rnnlab/text``, or
-    ``~/.cache/rnnlab/text`` (beside ``datasets/``, the image datasets' cache)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "rnnlab" / "text"
+    """Where rnnlab keeps encoded corpora, joined text folders and the default corpus:
+    ``$XDG_CACHE_HOME/rnnlab/text`` when that is set, else ``platformdirs.user_cache_dir("rnnlab")/text``."""
+    override = os.environ.get("XDG_CACHE_HOME")
+    if override:
+        return Path(override).expanduser() / "rnnlab" / "text"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("rnnlab", appauthor=False)) / "text"
+
+
+def file_digest(path, chunk_bytes: int = 1 << 20) -> str:
+    """A BLAKE2 digest of the file's bytes (hex, 32 characters), read in chunks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as file:
+        while chunk := file.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _make_cache_dir(cache_dir) -> Path:
@@ -121,9 +137,8 @@ def encode_corpus(path, encoding: str = "utf-8", byte_mode: bool = False, cache_
     return _encode_to_cache(path, encoding, byte_mode, _make_cache_dir(cache_dir), vocab, chunk_bytes)
 
 
-def _cache_key(path: Path, encoding: str, byte_mode: bool, vocab: Vocabulary | None) -> str:
-    stat = path.stat()
-    parts = [str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns), "bytes" if byte_mode else encoding]
+def _cache_key(digest: str, encoding: str, byte_mode: bool, vocab: Vocabulary | None) -> str:
+    parts = [digest, "bytes" if byte_mode else encoding]
     if vocab is not None:
         parts.append(json.dumps(vocab.to_config(), ensure_ascii=True))
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:20]
@@ -160,6 +175,15 @@ def _read_symbols(path: Path, encoding: str, byte_mode: bool, chunk_bytes: int):
                 return
 
 
+def scan_vocabulary(path, encoding: str = "utf-8", byte_mode: bool = False,
+                    chunk_bytes: int = CHUNK_BYTES) -> tuple[Vocabulary, int]:
+    """``(vocab, count)``: the sorted vocabulary of a text file and its number of symbols, in one pass
+    (the checks and messages of :func:`encode_corpus`), without keeping any ids."""
+    path = check_text_path(path)
+    return _scan(path, "bytes" if byte_mode else canonical_encoding(encoding), bool(byte_mode), None,
+                 int(chunk_bytes))
+
+
 def _scan(path: Path, encoding: str, byte_mode: bool, vocab: Vocabulary | None,
           chunk_bytes: int) -> tuple[Vocabulary, int]:
     """Pass 1: which symbols occur and how many there are -> ``(vocab, count)``; checks a given vocab."""
@@ -194,7 +218,8 @@ def _fill_ids(ids: np.ndarray, path: Path, encoding: str, byte_mode: bool, vocab
 
 def _encode_to_cache(path: Path, encoding: str, byte_mode: bool, cache_dir: Path, vocab: Vocabulary | None,
                      chunk_bytes: int) -> tuple[np.ndarray, Vocabulary]:
-    key = _cache_key(path, encoding, byte_mode, vocab)
+    digest = file_digest(path)
+    key = _cache_key(digest, encoding, byte_mode, vocab)
     ids_path = cache_dir / f"{path.stem}-{key}.npy"
     vocab_path = cache_dir / f"{path.stem}-{key}.vocab.json"
     if ids_path.exists() and vocab_path.exists():
@@ -212,25 +237,23 @@ def _encode_to_cache(path: Path, encoding: str, byte_mode: bool, cache_dir: Path
         ids.flush()
         del ids
 
-    _remove_stale_entries(cache_dir, path)
+    _remove_stale_entries(cache_dir, path, digest)
     _atomic_write(ids_path, write_ids)
-    stat = path.stat()
-    record = {"source": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+    record = {"source": str(path.resolve()), "digest": digest,
               "encoding": "bytes" if byte_mode else encoding, "count": count, "vocabulary": vocab.to_config()}
     _atomic_write(vocab_path, lambda temporary: temporary.write_text(json.dumps(record), encoding="utf-8"))
     return np.load(ids_path, mmap_mode="r"), vocab
 
 
-def _remove_stale_entries(cache_dir: Path, path: Path) -> None:
-    """Delete cached encodings of an earlier version of ``path`` (its size or mtime changed since)."""
-    source, stat = str(path.resolve()), path.stat()
+def _remove_stale_entries(cache_dir: Path, path: Path, digest: str) -> None:
+    """Delete cached encodings of an earlier version of ``path`` (its contents changed since)."""
+    source = str(path.resolve())
     for record_path in cache_dir.glob(f"{glob.escape(path.stem)}-*.vocab.json"):
         try:
             record = json.loads(record_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if record.get("source") != source or (record.get("size"), record.get("mtime_ns")) == (stat.st_size,
-                                                                                             stat.st_mtime_ns):
+        if record.get("source") != source or record.get("digest") == digest:
             continue  # another file, or the current version of this one (other encoding, mode or vocabulary)
         record_path.with_name(record_path.name[:-len(".vocab.json")] + ".npy").unlink(missing_ok=True)
         record_path.unlink(missing_ok=True)
