@@ -47,7 +47,7 @@ def test_run_directory_round_trip(tmp_path):
         np.testing.assert_array_equal(loaded_arrays[name], arrays[name])
     for which in ("latest", "best", "auto"):
         loaded = run.load_weights(which)
-        assert list(loaded) == list(weights)
+        assert set(loaded) == set(weights)  # the safetensors package orders tensors its own way
         np.testing.assert_array_equal(loaded["decoder.weight"], weights["decoder.weight"])
     assert run.load_weights_meta("best") == {"step": 100, "val_loss": 1.5}
 
@@ -58,7 +58,7 @@ def test_run_directory_round_trip(tmp_path):
 
     # model.safetensors holds PyTorch's names only, no "model/" prefix and no optimizer arrays.
     plain, metadata = load_safetensors(run.model_path)
-    assert list(plain) == list(weights) and metadata["format"] == "pt"
+    assert set(plain) == set(weights) and metadata["format"] == "pt"
 
 
 def test_model_file_loads_into_torch_as_is(tmp_path, torch):

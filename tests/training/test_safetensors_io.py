@@ -1,8 +1,9 @@
-"""Our hand-written safetensors against the safetensors package and PyTorch, and corrupt-file errors."""
+"""Checkpoint files through the safetensors package: round trips, PyTorch reads them, damaged files are one line."""
 from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 
 import numpy as np
@@ -33,7 +34,7 @@ def test_round_trip_keeps_values_dtypes_shapes_and_metadata(tmp_path):
     save_safetensors(path, tensors, {"step": "12", "note": "héllo"})
     loaded, metadata = load_safetensors(path)
     assert metadata == {"step": "12", "note": "héllo"}
-    assert list(loaded) == list(tensors)
+    assert set(loaded) == set(tensors)
     for name, array in tensors.items():
         assert loaded[name].dtype == array.dtype and loaded[name].shape == array.shape, name
         np.testing.assert_array_equal(loaded[name], array)
@@ -101,28 +102,60 @@ def with_header(header: dict, data: bytes) -> bytes:
     return struct.pack("<Q", len(encoded)) + encoded + data
 
 
-@pytest.mark.parametrize("make_bad, message", [
-    (lambda good: good[:5], "shorter than the 8-byte header length"),
-    (lambda good: good[:-3], "offsets"),                                # truncated data
-    (lambda good: good[:40], "header length"),                          # truncated header
-    (lambda good: struct.pack("<Q", 10**12) + good[8:], "header length"),
-    (lambda good: good[:8] + b"[" + good[9:], "not valid JSON"),
-    (lambda good: good + b"\0" * 8, "the tensors cover"),               # trailing bytes
-    (lambda good: with_header({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8),
-     "needs 12 bytes"),
-    (lambda good: with_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12),
-     "starts at byte 4"),
-    (lambda good: with_header({"a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8),
-     "dtype 'Q7'"),
-    (lambda good: with_header({"a": {"dtype": "F32"}}, b""), "lacks dtype, shape or data_offsets"),
-    (lambda good: with_header([1, 2], b""), "not a JSON object"),
+@pytest.mark.parametrize("make_bad", [
+    lambda good: good[:5],                                               # shorter than the length field
+    lambda good: good[:-3],                                              # truncated data
+    lambda good: good[:40],                                              # truncated header
+    lambda good: struct.pack("<Q", 10**12) + good[8:],                   # absurd header length
+    lambda good: good[:8] + b"[" + good[9:],                             # header not JSON
+    lambda good: good + b"\0" * 8,                                       # trailing bytes
+    lambda good: with_header({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8),
+    lambda good: with_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12),
+    lambda good: with_header({"a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8),
+    lambda good: with_header({"a": {"dtype": "F32"}}, b""),
+    lambda good: with_header([1, 2], b""),
+    lambda good: b"\0" * 64,
 ])
-def test_corrupt_files_raise_rnnlab_error_naming_the_file(tmp_path, make_bad, message):
+def test_damaged_files_raise_one_rnnlab_error_line_naming_the_file(tmp_path, make_bad):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(make_bad(good_bytes()))
-    with pytest.raises(RnnlabError, match=message) as info:
+    with pytest.raises(RnnlabError, match="not a valid safetensors file") as info:
         load_safetensors(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(RnnlabError, match="not a valid safetensors file"):
+        parse_safetensors(path.read_bytes(), path)
+
+
+def test_a_directory_and_an_unreadable_file_are_one_line(tmp_path):
+    with pytest.raises(RnnlabError, match="is a directory"):
+        load_safetensors(tmp_path)
+    path = tmp_path / "locked.safetensors"
+    path.write_bytes(good_bytes())
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as a user who reads any file (root)")
+        with pytest.raises(RnnlabError, match="cannot read"):
+            load_safetensors(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_a_path_is_written_atomically_and_an_open_file_as_is(tmp_path, monkeypatch):
+    path = tmp_path / "w.safetensors"
+    save_safetensors(path, {"a": np.ones(3)})
+    before = path.read_bytes()
+    def interrupted(fd):
+        raise KeyboardInterrupt  # Ctrl-C after the new bytes are written, before the rename
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_safetensors(path, {"a": np.zeros(3)})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
+    monkeypatch.undo()
+    buffer = io.BytesIO()
+    save_safetensors(buffer, {"a": np.ones(3)})
+    assert buffer.getvalue() == before
 
 
 def test_missing_file_is_a_one_line_error(tmp_path):

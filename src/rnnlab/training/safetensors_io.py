@@ -1,15 +1,18 @@
-"""The safetensors format, read and written with NumPy alone (no dependency on the ``safetensors`` package).
+"""Checkpoint files in the safetensors format, through the ``safetensors`` package's NumPy API.
 
 A file is::
 
     8 bytes      N, the header length, unsigned little-endian
-    N bytes      a JSON object, padded with spaces to a multiple of 8 bytes:
-                   {"<name>": {"dtype": "F32", "shape": [3, 4], "data_offsets": [begin, end]}, ...,
-                    "__metadata__": {"<key>": "<string value>", ...}}
-    the rest     the tensors' raw bytes, little-endian, C order; offsets count from the end of the header
+    N bytes      a JSON object: {"<name>": {"dtype": "F32", "shape": [3, 4], "data_offsets": [begin, end]}, ...,
+                                 "__metadata__": {"<key>": "<string value>", ...}}
+    the rest     the tensors' raw bytes, little-endian, C order
 
-Tensors lie back to back, covering the data area exactly. PyTorch (``safetensors.torch.load_file``),
-NumPy (``safetensors.numpy.load_file``) and Hugging Face tools read these files, and we read theirs.
+The package's parser (written in Rust and fuzzed for untrusted files) validates every header, offset and
+size, and loads by memory map (:func:`safetensors.safe_open`); PyTorch (``safetensors.torch.load_file``)
+and Hugging Face tools read the same files. Around it rnnlab adds what a training run needs: writes are
+atomic (:func:`rnnlab.training.atomic.atomic_write_bytes`: temporary file, fsync, rename), torch tensors
+are accepted as input, loaded arrays are writable, and a missing or damaged file is one
+:class:`~rnnlab.errors.RnnlabError` line naming the file.
 
 >>> import io, numpy as np
 >>> buffer = io.BytesIO()
@@ -23,154 +26,104 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
+import safetensors.numpy
+from safetensors import SafetensorError, safe_open
 
 from ..errors import RnnlabError
 
-# safetensors dtype code <-> NumPy dtype (little-endian). BF16 and FP8 have no NumPy dtype.
-DTYPES = {
-    "BOOL": np.dtype("bool"),
-    "U8": np.dtype("u1"), "I8": np.dtype("i1"),
-    "U16": np.dtype("<u2"), "I16": np.dtype("<i2"), "F16": np.dtype("<f2"),
-    "U32": np.dtype("<u4"), "I32": np.dtype("<i4"), "F32": np.dtype("<f4"),
-    "U64": np.dtype("<u8"), "I64": np.dtype("<i8"), "F64": np.dtype("<f8"),
-}
-_CODE_OF = {(dtype.kind, dtype.itemsize): code for code, dtype in DTYPES.items()}
-MAX_HEADER_BYTES = 100_000_000  # the safetensors package's own limit
+# the NumPy dtypes safetensors stores (little-endian); BF16 and FP8 have no NumPy dtype
+STORABLE_KINDS = {("b", 1), ("u", 1), ("i", 1), ("u", 2), ("i", 2), ("f", 2), ("u", 4), ("i", 4), ("f", 4),
+                  ("u", 8), ("i", 8), ("f", 8)}
 
 
-def _dtype_code(name: str, array: np.ndarray) -> str:
-    code = _CODE_OF.get((array.dtype.kind, array.dtype.itemsize))
-    if code is None:
-        raise TypeError(f"tensor {name!r} has dtype {array.dtype}, which safetensors cannot store")
-    return code
-
-
-def _to_array(value) -> np.ndarray:
+def _to_array(name, value) -> np.ndarray:
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
         value = value.detach().cpu().numpy()
-    return np.asarray(value)
+    array = np.asarray(value)
+    if (array.dtype.kind, array.dtype.itemsize) not in STORABLE_KINDS:
+        raise TypeError(f"tensor {name!r} has dtype {array.dtype}, which safetensors cannot store")
+    # C order and native little-endian, as the format stores it (shape () is kept)
+    return np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
 
 
-def serialize_header(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None) -> tuple[bytes, list]:
-    """The 8-byte length and padded JSON header, and the arrays in file order (little-endian, C order)."""
-    header: dict = {}
-    if metadata:
-        for key, value in metadata.items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise TypeError(f"safetensors metadata must map str to str, got {key!r}: {type(value).__name__}")
-        header["__metadata__"] = dict(metadata)
-    ordered, offset = [], 0
+def _checked_metadata(metadata) -> dict[str, str] | None:
+    if not metadata:
+        return None
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"safetensors metadata must map str to str, got {key!r}: {type(value).__name__}")
+    return dict(metadata)
+
+
+def to_bytes(tensors: dict, metadata: dict[str, str] | None = None) -> bytes:
+    """The bytes of a safetensors file holding ``tensors`` (NumPy arrays or torch tensors) and ``metadata``."""
+    arrays = {}
     for name, value in tensors.items():
         if not isinstance(name, str) or name == "__metadata__":
             raise ValueError(f"invalid tensor name {name!r}")
-        array = _to_array(value)
-        code = _dtype_code(name, array)
-        array = np.asarray(array, dtype=DTYPES[code], order="C")  # keeps shape (), unlike ascontiguousarray
-        header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
-        ordered.append(array)
-    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    encoded += b" " * (-len(encoded) % 8)  # keeps every tensor 8-byte aligned when the file is mapped
-    return struct.pack("<Q", len(encoded)) + encoded, ordered
+        arrays[name] = _to_array(name, value)
+    return safetensors.numpy.save(arrays, metadata=_checked_metadata(metadata))
 
 
-def write_safetensors(file: BinaryIO, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    """Write to an open binary file (streamed: no second copy of the tensors in memory)."""
-    head, arrays = serialize_header(tensors, metadata)
-    file.write(head)
-    for array in arrays:
-        file.write(memoryview(array.reshape(-1)).cast("B") if array.size else b"")
+def save_safetensors(path_or_file, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Save named arrays and string metadata as a safetensors file.
 
-
-def save_safetensors(path_or_file, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    """Save named arrays (NumPy or torch tensors) and string metadata as a safetensors file.
-
-    A path is written atomically (:func:`rnnlab.training.checkpoint.atomic_writer`): the file is either
-    the previous one or the complete new one, never half written. An open binary file is written as is.
+    A path is written atomically: the file is either the previous one or the complete new one, never half
+    written. An open binary file is written as is.
     """
+    data = to_bytes(tensors, metadata)
     if hasattr(path_or_file, "write"):
-        write_safetensors(path_or_file, tensors, metadata)
+        path_or_file.write(data)
         return
-    from .checkpoint import atomic_writer  # checkpoint imports this module
+    from .atomic import atomic_write_bytes
 
-    with atomic_writer(path_or_file) as file:
-        write_safetensors(file, tensors, metadata)
+    atomic_write_bytes(path_or_file, data)
 
 
-def _corrupt(source, what: str) -> RnnlabError:
-    return RnnlabError(f"{source}: not a valid safetensors file ({what}); it may be truncated or damaged, "
+def _damaged(source, error) -> RnnlabError:
+    return RnnlabError(f"{source}: not a valid safetensors file ({error}); it may be truncated or damaged, "
                        f"restore it or save it again")
 
 
 def load_safetensors(path_or_file) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read a safetensors file: ``(tensors, metadata)``, tensors as writable NumPy arrays in file order.
+    """Read a safetensors file: ``(tensors, metadata)``, tensors as writable NumPy arrays.
 
-    A missing, truncated or damaged file raises :class:`~rnnlab.errors.RnnlabError` naming the file.
+    A path is opened memory-mapped (only the tensors are copied out); an open file is read whole. A
+    missing, unreadable, truncated or damaged file raises :class:`~rnnlab.errors.RnnlabError` naming it.
     """
     if hasattr(path_or_file, "read"):
-        source = getattr(path_or_file, "name", "<file>")
-        data = path_or_file.read()
-    else:
-        source = Path(path_or_file)
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise RnnlabError(f"{source}: no such file") from None
-        except IsADirectoryError:
-            raise RnnlabError(f"{source}: is a directory, not a safetensors file") from None
-        except OSError as error:
-            raise RnnlabError(f"{source}: cannot read ({error.strerror or error})") from None
-    return parse_safetensors(data, source)
+        return parse_safetensors(path_or_file.read(), getattr(path_or_file, "name", "<file>"))
+    source = Path(path_or_file)
+    try:
+        if not source.exists():
+            raise RnnlabError(f"{source}: no such file")
+        if source.is_dir():
+            raise RnnlabError(f"{source}: is a directory, not a safetensors file")
+        with open(source, "rb"):
+            pass  # permission problems as a plain OSError, before the package's own message
+        with safe_open(str(source), framework="np") as file:
+            metadata = file.metadata() or {}
+            tensors = {name: _writable(file.get_tensor(name)) for name in file.keys()}
+    except OSError as error:
+        raise RnnlabError(f"{source}: cannot read ({error.strerror or error})") from None
+    except (SafetensorError, ValueError, TypeError, KeyError) as error:
+        raise _damaged(source, error) from None
+    return tensors, dict(metadata)
 
 
 def parse_safetensors(data: bytes, source="<bytes>") -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Validate and decode the bytes of a safetensors file (see :func:`load_safetensors`)."""
-    if len(data) < 8:
-        raise _corrupt(source, f"{len(data)} bytes, shorter than the 8-byte header length")
-    (header_length,) = struct.unpack("<Q", data[:8])
-    if header_length > MAX_HEADER_BYTES or 8 + header_length > len(data):
-        raise _corrupt(source, f"header length {header_length} does not fit in the {len(data)}-byte file")
     try:
-        header = json.loads(data[8:8 + header_length].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _corrupt(source, "the header is not valid JSON") from None
-    if not isinstance(header, dict):
-        raise _corrupt(source, "the header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise _corrupt(source, "__metadata__ must map strings to strings")
-    buffer = memoryview(data)[8 + header_length:]
-    tensors: dict[str, np.ndarray] = {}
-    entries = []
-    for name, info in header.items():
-        try:
-            code, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
-            shape = tuple(int(n) for n in shape)
-            begin, end = int(begin), int(end)
-        except (KeyError, TypeError, ValueError):
-            raise _corrupt(source, f"tensor {name!r} lacks dtype, shape or data_offsets") from None
-        if code not in DTYPES:
-            raise RnnlabError(f"{source}: tensor {name!r} has dtype {code!r}, which rnnlab cannot read "
-                              f"(it reads {', '.join(DTYPES)}); convert the file to F32 or F64")
-        if any(n < 0 for n in shape) or not 0 <= begin <= end <= len(buffer):
-            raise _corrupt(source, f"tensor {name!r} has offsets [{begin}, {end}] outside the "
-                                   f"{len(buffer)}-byte data area")
-        dtype = DTYPES[code]
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if end - begin != expected:
-            raise _corrupt(source, f"tensor {name!r} of shape {list(shape)} and dtype {code} needs {expected} "
-                                   f"bytes, its offsets span {end - begin}")
-        entries.append((begin, end, name))
-        tensors[name] = np.frombuffer(buffer[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
-    # As the safetensors package: tensors cover the data area back to back, nothing overlaps or is missing.
-    position = 0
-    for begin, end, name in sorted(entries):
-        if begin != position:
-            raise _corrupt(source, f"tensor {name!r} starts at byte {begin}, expected {position}")
-        position = end
-    if position != len(buffer):
-        raise _corrupt(source, f"the data area has {len(buffer)} bytes, the tensors cover {position}")
-    return tensors, dict(metadata)
+        tensors = safetensors.numpy.load(bytes(data))
+    except (SafetensorError, ValueError, TypeError) as error:
+        raise _damaged(source, error) from None
+    # the package has validated the header; its metadata is read from the JSON it checked
+    (header_length,) = struct.unpack("<Q", data[:8])
+    metadata = json.loads(bytes(data[8:8 + header_length]).decode("utf-8")).get("__metadata__") or {}
+    return {name: _writable(array) for name, array in tensors.items()}, dict(metadata)
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    return array if array.flags.writeable else array.copy()
