@@ -19,7 +19,6 @@ batches), so ``train(steps=20)`` then ``train(resume=True, steps=40)`` gives, lo
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -137,22 +136,54 @@ def default_prime(vocab) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# checkpoints: what the training state holds
+# where the run is, and the checkpoint that records it
 # ---------------------------------------------------------------------------------------------------
 
-def _state_arrays(state) -> dict:
-    """The hidden state carried between batches, as arrays named ``"0"`` (h) and ``"1"`` (c, LSTM only)."""
+@dataclass
+class RunPosition:
+    """Where a run is: what a checkpoint records besides the weights, the optimizer and the hidden state."""
+    step: int = 0                      # optimizer steps since the start of the run (skipped ones count)
+    epoch: int = 0                     # completed passes over the training split
+    position: int = 0                  # the next batch of the epoch
+    best_val_loss: float | None = None
+    history: list = field(default_factory=list)   # one {"step", "val_loss", "val_bpc"} per evaluation
+
+
+def hidden_arrays(state) -> dict:
+    """The hidden state carried between batches as named arrays: ``hidden/0`` (h), ``hidden/1`` (c, LSTM)."""
     if state is None:
         return {}
     parts = state if isinstance(state, tuple) else (state,)
-    return {str(i): np.ascontiguousarray(part) for i, part in enumerate(parts)}
+    return {f"hidden/{i}": np.ascontiguousarray(part) for i, part in enumerate(parts)}
 
 
-def _state_from_arrays(arrays: dict, cell: str):
-    parts = [arrays[str(i)] for i in range(2) if str(i) in arrays]
+def hidden_from_arrays(arrays: dict, cell: str):
+    parts = [arrays[f"hidden/{i}"] for i in range(2) if f"hidden/{i}" in arrays]
     if not parts:
         return None
     return tuple(parts) if cell == "lstm" else parts[0]
+
+
+def save_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, at: RunPosition, hidden) -> None:
+    """The latest checkpoint: weights, optimizer moments, random state, :class:`RunPosition`, hidden state."""
+    meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "training_characters": len(corpus.train),
+            "best_val_loss": at.best_val_loss, "history": at.history, "train": config.to_dict()}
+    loop.save_training_state(run, model, optimizer, meta, hidden_arrays(hidden))
+
+
+def restore_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, batches: int):
+    """``(RunPosition, hidden)`` from the latest checkpoint, weights and optimizer loaded; one line when the
+    text changed since (its training split is no longer the saved length)."""
+    def read(arrays, meta):
+        return (RunPosition(int(meta["step"]), int(meta["epoch"]), int(meta["position"]), meta.get("best_val_loss"),
+                            list(meta.get("history", []))),
+                hidden_from_arrays(arrays, config.model), int(meta.get("training_characters", len(corpus.train))))
+
+    _, _, (at, hidden, saved_chars) = loop.restore_training_state(run, model, optimizer, read)
+    if saved_chars != len(corpus.train) or not 0 <= at.position < batches:
+        raise RnnlabError(f"{corpus.path}: the text changed since the run was saved ({saved_chars:,} training "
+                          f"characters then, {len(corpus.train):,} now); resume on the same text")
+    return at, hidden
 
 
 def check_resume_matches(config: TrainConfig, saved_train: dict, run_path) -> None:
@@ -166,6 +197,36 @@ def run_config(config: TrainConfig, model: CharRNN, corpus: Corpus) -> dict:
     return {"rnnlab_version": __version__, "kind": "charlm", "model": model.config(),
             "vocabulary": corpus.vocab.to_config(), "corpus": str(corpus.path.resolve()),
             "train": config.to_dict()}
+
+
+def validate_and_sample(model: CharRNN, corpus: Corpus, config: TrainConfig, at: RunPosition, run, metrics, log):
+    """Score the validation split, keep the best weights, show a sample; the validation loss (None: too short)."""
+    if len(corpus.val) < 2:
+        log(f"step {at.step}: validation split too short to evaluate")
+        return None
+    val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars)
+    at.history.append({"step": at.step, "val_loss": val_loss, "val_bpc": val_loss / LN2})
+    metrics.write(at.history[-1])
+    improved = at.best_val_loss is None or val_loss < at.best_val_loss
+    log(f"step {at.step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char" + ("  (best)" if improved else ""))
+    if improved:
+        at.best_val_loss = val_loss
+        run.save_best(model.state_dict(), {"step": at.step, "val_loss": val_loss})
+    if config.sample_length:
+        # its own seeded generator: showing a sample must not change the training run's random stream
+        text = model.sample(default_prime(corpus.vocab), config.sample_length, temperature=0.8,
+                            seed=config.seed + at.step)
+        log("sample: " + text.replace("\n", "\n        "))
+    return val_loss
+
+
+def step_limit(config: TrainConfig, batches: int) -> int | None:
+    """The step to stop at: ``--steps`` or ``--epochs`` (whichever comes first), None for neither."""
+    max_steps = config.steps
+    if config.epochs is not None:
+        epoch_steps = math.ceil(config.epochs * batches)
+        max_steps = epoch_steps if max_steps is None else min(max_steps, epoch_steps)
+    return max_steps
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -183,141 +244,66 @@ class TrainResult:
     test_loss: float | None = None
 
 
-METRICS_FILE = "metrics.jsonl"
-
-
-class MetricsLog:
-    """``RUN_DIR/metrics.jsonl``: one JSON object per line, ``{"step", "loss"}`` for each training step and
-    ``{"step", "val_loss", "val_bpc"}`` / ``{"step", "test_loss", "test_bpc"}`` for evaluations (for plots).
-
-    On resume, lines after the resumed step (written by a run killed after its last checkpoint) are dropped,
-    so the file reads as the history of one uninterrupted run.
-    """
-
-    def __init__(self, path: Path, keep_up_to: int):
-        self.path = Path(path)
-        kept = []
-        if keep_up_to and self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    if json.loads(line)["step"] <= keep_up_to:
-                        kept.append(line + "\n")
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a crash
-        self.file = open(self.path, "w", encoding="utf-8")
-        self.file.writelines(kept)
-
-    def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record) + "\n")
-
-    def flush(self) -> None:
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-
 def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainResult:
     """Train a :class:`CharRNN` as ``config`` says; checkpoints go to the run directory ``out``.
 
     With ``resume`` the run continues from ``out``'s training state; ``config.steps`` still counts from
     the start of the run. Settings that decide the model or the data must match the saved run.
     """
-    from .rundir import RunDirectory, open_for_resume
+    from ..data import BatchStreams, Vocabulary
+    from ..nn import CrossEntropyLoss
+    from .metrics import METRICS_FILE, MetricsLog
     from .progress import Progress
+    from .rundir import RunDirectory, open_for_resume
     from .signals import graceful_interrupt
 
     stream = sys.stderr if stream is None else stream
     config.validate()
-    run = RunDirectory(out)
 
-    # --- set up: fresh, or from the saved training state --------------------------------------
-    from ..data import BatchStreams, Vocabulary
-    from ..nn import CrossEntropyLoss
-
+    # --- data: the saved run's vocabulary when resuming ------------------------------------------
     if resume:
         run, saved = open_for_resume(out, "charlm")
         check_resume_matches(config, saved.get("train", {}), run.path)
-        vocab = Vocabulary.from_config(saved["vocabulary"])
-        corpus = load_corpus(config, vocab=vocab)
+        corpus = load_corpus(config, vocab=Vocabulary.from_config(saved["vocabulary"]))
     else:
+        run = RunDirectory(out)
         corpus = load_corpus(config)
     # before anything is written: a text too short for one batch must not leave a half-made run behind
     streams = BatchStreams(corpus.train, config.batch_size, config.seq_len,
                            name=f"the training split (90%) of {corpus.path}")
+
+    # --- model and optimizer: fresh, or from the saved training state ---------------------------
     backend.manual_seed(config.seed)
     model = build_model(config, corpus.vocab)
     optimizer = build_optimizer(config, model.parameters())
     if resume:
-        def restore(arrays, meta):
-            hidden = _state_from_arrays({k[len("hidden/"):]: v for k, v in arrays.items()
-                                         if k.startswith("hidden/")}, config.model)
-            return (hidden, int(meta["step"]), int(meta["epoch"]), int(meta["position"]),
-                    int(meta.get("training_characters", len(corpus.train))))
-
-        _, meta, (state, step, epoch, position, saved_ids) = loop.restore_training_state(run, model, optimizer,
-                                                                                         restore)
-        best_val_loss, history = meta.get("best_val_loss"), list(meta.get("history", []))
-        if saved_ids != len(corpus.train) or not 0 <= position < len(streams):
-            raise RnnlabError(f"{corpus.path}: the text changed since the run was saved ({saved_ids:,} training "
-                              f"characters then, {len(corpus.train):,} now); resume on the same text")
+        at, hidden = restore_checkpoint(run, model, optimizer, config, corpus, len(streams))
         for group in optimizer.param_groups:
             group["lr"] = config.lr  # a new --lr takes effect on resume
     else:
         # a run directory that never reached its first checkpoint holds nothing to lose: start it afresh
         run.create(run_config(config, model, corpus), overwrite=run.exists() and not run.has_training_state())
-        state, step, epoch, position, best_val_loss, history = None, 0, 0, 0, None, []
-
+        at, hidden = RunPosition(), None
     criterion = CrossEntropyLoss()
-    vocab = corpus.vocab
 
-    # --- when to stop: the first limit reached --------------------------------------------------
-    max_steps = config.steps
-    if config.epochs is not None:
-        epoch_steps = math.ceil(config.epochs * len(streams))
-        max_steps = epoch_steps if max_steps is None else min(max_steps, epoch_steps)
+    # --- when to stop (the first limit reached) and when to checkpoint ----------------------------
+    max_steps = step_limit(config, len(streams))
     time_budget = config.time_budget
     if max_steps is None and time_budget is None:
         time_budget = DEFAULT_TIME_BUDGET
     # with --eval-every 0 a run still checkpoints now and then: a killed run must not lose everything
     checkpoint_every = config.checkpoint_every or config.eval_every or TrainConfig.eval_every
 
-    def save_checkpoint():
-        meta = {"step": step, "epoch": epoch, "position": position, "training_characters": len(corpus.train),
-                "best_val_loss": best_val_loss, "history": history, "train": config.to_dict()}
-        loop.save_training_state(run, model, optimizer, meta,
-                                 {f"hidden/{k}": v for k, v in _state_arrays(state).items()})
-        metrics.flush()
-
-    def validate_and_sample():
-        nonlocal best_val_loss
-        if len(corpus.val) < 2:
-            log(f"step {step}: validation split too short to evaluate")
-            return None
-        val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars)
-        history.append({"step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2})
-        metrics.write(history[-1])
-        improved = best_val_loss is None or val_loss < best_val_loss
-        log(f"step {step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char"
-            + ("  (best)" if improved else ""))
-        if improved:
-            best_val_loss = val_loss
-            run.save_best(model.state_dict(), {"step": step, "val_loss": val_loss})
-        if config.sample_length:
-            # its own seeded generator: showing a sample must not change the training run's random stream
-            text = model.sample(default_prime(vocab), config.sample_length, temperature=0.8, seed=config.seed + step)
-            log("sample: " + text.replace("\n", "\n        "))
-        return val_loss
-
+    # --- what the run reports ---------------------------------------------------------------------
     chars_per_step = config.batch_size * config.seq_len
     progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream)
     log = loop.LogLines(progress, stream)
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log)
-    result = TrainResult(Path(out), step, "steps", best_val_loss=best_val_loss)
+    result = TrainResult(Path(out), at.step, "steps", best_val_loss=at.best_val_loss)
     log(f"{'resuming' if resume else 'training'} {model.cell} ({model.num_parameters():,} parameters) on "
-        f"{corpus.path} ({len(corpus.train):,} training characters, vocabulary {len(vocab)}) at step {step}")
-    metrics = MetricsLog(run.path / METRICS_FILE, keep_up_to=step if resume else 0)
+        f"{corpus.path} ({len(corpus.train):,} training characters, vocabulary {len(corpus.vocab)}) at step {at.step}")
+    metrics = MetricsLog(run.path / METRICS_FILE, keep_up_to=at.step if resume else 0)
     started = time.perf_counter()
     last_eval_step = None
     model.train()
@@ -326,8 +312,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
                 # stop conditions, checked at step boundaries only
-                if max_steps is not None and step >= max_steps:
-                    result.stop_reason = "steps" if config.steps is not None and step >= config.steps else "epochs"
+                if max_steps is not None and at.step >= max_steps:
+                    result.stop_reason = "steps" if config.steps is not None and at.step >= config.steps else "epochs"
                     break
                 if time_budget is not None and time.perf_counter() - started >= time_budget:
                     result.stop_reason = "time"
@@ -336,46 +322,47 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                     result.stop_reason = "interrupted"
                     break
 
-                if position == 0:
-                    state = None  # a new epoch: every stream starts again from the beginning
-                x, y = streams.batch(position)
+                if at.position == 0:
+                    hidden = None  # a new epoch: every stream starts again from the beginning
+                x, y = streams.batch(at.position)
                 x, y = x.astype(np.intp), y.astype(np.intp)
-                logits, new_state = model(x, state)
-                loss = criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-                loss = float(loss)
-                if gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)), step + 1):
-                    state = new_state  # a skipped step keeps the carried state as it was; the data moves on
-                step += 1
-                position += 1
-                if position >= len(streams):
-                    position, epoch = 0, epoch + 1
-                result.losses[step] = loss
-                metrics.write({"step": step, "loss": loss})
+                logits, new_hidden = model(x, hidden)                          # (T, B, V)
+                loss = float(criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)))
+                if gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)),
+                                 at.step + 1):
+                    hidden = new_hidden  # a skipped step keeps the carried state as it was; the data moves on
+                at.step += 1
+                at.position += 1
+                if at.position >= len(streams):
+                    at.position, at.epoch = 0, at.epoch + 1
+                result.losses[at.step] = loss
+                metrics.write({"step": at.step, "loss": loss})
 
                 elapsed = time.perf_counter() - started
-                steps_done = step - result.step
-                progress.update(step, loss=loss, chars_per_s=steps_done * chars_per_step / max(elapsed, 1e-9))
+                progress.update(at.step, loss=loss,
+                                chars_per_s=(at.step - result.step) * chars_per_step / max(elapsed, 1e-9))
                 if gradient_step.bad_steps:
                     continue  # in a run of bad steps: keep the last good checkpoint as it is
-                if config.eval_every and step % config.eval_every == 0:
-                    result.val_loss = validate_and_sample()
-                    last_eval_step = step
-                if checkpoint_every and step % checkpoint_every == 0:
-                    save_checkpoint()
+                if config.eval_every and at.step % config.eval_every == 0:
+                    result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
+                    last_eval_step = at.step
+                if checkpoint_every and at.step % checkpoint_every == 0:
+                    save_checkpoint(run, model, optimizer, config, corpus, at, hidden)
+                    metrics.flush()
 
             # the end (or an interrupt): evaluate once more, save, and score the test split
-            if result.stop_reason != "interrupted":
-                if last_eval_step != step:
-                    result.val_loss = validate_and_sample()
-            save_checkpoint()
+            if result.stop_reason != "interrupted" and last_eval_step != at.step:
+                result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
+            save_checkpoint(run, model, optimizer, config, corpus, at, hidden)
+            metrics.flush()
     finally:
         progress.close()
         log.progress = None  # from here on, plain lines
         metrics.flush()
-    result.step = step
-    result.best_val_loss = best_val_loss
+    result.step = at.step
+    result.best_val_loss = at.best_val_loss
     if result.stop_reason == "interrupted":
-        log(f"interrupted: saved the training state at step {step} in {run.path}; continue with --resume")
+        log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
         metrics.close()
         return result
     if len(corpus.test) >= 2:
@@ -384,8 +371,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN)
         result.test_loss = test_loss
-        metrics.write({"step": step, "test_loss": test_loss, "test_bpc": test_loss / LN2})
+        metrics.write({"step": at.step, "test_loss": test_loss, "test_bpc": test_loss / LN2})
         log(f"test: loss {test_loss:.4f} nats, {test_loss / LN2:.4f} bits/char over {scored:,} characters")
     metrics.close()
-    log(f"done at step {step} ({result.stop_reason}); run directory: {run.path}")
+    log(f"done at step {at.step} ({result.stop_reason}); run directory: {run.path}")
     return result
