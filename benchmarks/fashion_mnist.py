@@ -41,7 +41,8 @@ from rnnlab.bench import blas_info  # noqa: E402  (library, kernel, threads, ver
 from rnnlab import nn, optim  # noqa: E402
 from rnnlab.data import load_dataset  # noqa: E402
 from rnnlab.models import SequenceClassifier  # noqa: E402
-from rnnlab.training.classify import evaluate, scale_pixels  # noqa: E402
+from rnnlab.data.images import scale_pixels  # noqa: E402
+from rnnlab.training.classify_eval import evaluate  # noqa: E402
 
 
 def shared_data_dir() -> Path:

@@ -27,7 +27,8 @@ import rnnlab.errors
 from rnnlab import nn, optim
 from rnnlab.data import load_dataset
 from rnnlab.models import SequenceClassifier
-from rnnlab.training.classify import evaluate, scale_pixels
+from rnnlab.data.images import scale_pixels
+from rnnlab.training.classify_eval import evaluate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 Every model and data flag of ``train`` defaults to ``None`` here so that ``--resume`` can tell a flag the
 user gave (which must agree with the saved run when it decides the model or the data) from one left out
 (which takes the saved run's value). Fresh runs fill the gaps from
-:class:`rnnlab.training.classify.ClassifyConfig`. Values are checked after parsing, and a mistyped flag
+:class:`rnnlab.training.config.ClassifyConfig`. Values are checked after parsing, and a mistyped flag
 is one line too (``rnnlab: error: argument --epochs: invalid int value: 'x'``), not a usage block.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ FLAGS = ("dataset", "data_dir", "idx", "train_size", "val_size", "test_size", "m
 
 
 def register(subparsers) -> None:
-    from ..training.classify import DATASETS, OPTIMIZERS, ClassifyConfig
-    from ..models.classifier import CELLS, INITS, POOLS
+    from ..models.classifier import INITS, POOLS
+    from ..training.config import DATASETS, MODELS, OPTIMIZERS, ClassifyConfig
 
     defaults = ClassifyConfig()
     classify = subparsers.add_parser(
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
                       help="hold out the last M training images to pick the best weights (default: 0)")
     data.add_argument("--test-size", type=int, metavar="M", help="score the first M test images (default: all)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", metavar="{" + ",".join(CELLS) + "}",
+    model.add_argument("--model", metavar="{" + ",".join(MODELS) + "}",
                        help=f"recurrent cell (default: {defaults.model})")
     model.add_argument("--hidden-size", type=int, metavar="H", help=f"default: {defaults.hidden_size}")
     model.add_argument("--num-layers", type=int, metavar="K", help=f"default: {defaults.num_layers}")
@@ -132,7 +132,7 @@ def build_config(args, saved_train: dict | None):
     On resume the saved limits carry over too (as ``rnnlab train`` does): an interrupted ``--epochs 10`` run
     resumed without flags goes on to epoch 10, and a saved ``--time-budget`` gives this invocation that long.
     """
-    from ..training.classify import ClassifyConfig
+    from ..training.config import ClassifyConfig
 
     values = dict(saved_train or {})
     if args.idx is not None:
@@ -186,7 +186,8 @@ def run_train(args) -> int:
 def _eval_data(args, saved_train: dict):
     """(test images, test labels, a description of where they came from)."""
     from ..data.idx import load_idx_pair
-    from ..training.classify import ClassifyConfig, load_image_data
+    from ..data.images import load_image_data
+    from ..training.config import ClassifyConfig
 
     if args.idx is not None and args.dataset is not None:
         raise RnnlabError("--dataset and --idx both given; score a named dataset or two IDX files, not both")
@@ -223,7 +224,7 @@ def _eval_data(args, saved_train: dict):
 
 
 def run_eval(args) -> int:
-    from ..training.classify import evaluate, format_confusion_matrix
+    from ..training.classify_eval import evaluate, format_confusion_matrix
     from ..training.rundir import load_run
 
     if args.batch_size < 1:

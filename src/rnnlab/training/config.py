@@ -1,17 +1,22 @@
-"""``TrainConfig``: every setting of a character-level language-model run, with its default.
+"""The settings of a run, side by side, each with its default: ``TrainConfig`` (a character-level language
+model, ``rnnlab train``) and ``ClassifyConfig`` (a sequence classifier, ``rnnlab classify train``).
 
-The command line (``rnnlab train``) fills one from its flags; Python users build one directly. A run is
-reproducible from its config: it is saved in the run directory's ``config.json``.
+The command line fills one from its flags; Python users build one directly. A run is reproducible from
+its config: it is saved in the run directory's ``config.json`` (under ``train``). ``validate`` names the
+first nonsensical setting in one line (the flag, the value, what is allowed).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from ..errors import require
+from ..models.classifier import CELLS, INITS, POOLS
 from .loop import OPTIMIZERS
 
-MODELS = ("rnn", "rnn_relu", "lstm", "gru")
+MODELS = CELLS                # the recurrent cells a run may use, by --model name
+DATASETS = ("mnist", "fashion-mnist")  # the named datasets rnnlab.data.load_dataset finds
 DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
 
 
@@ -89,3 +94,70 @@ class TrainConfig(Settings):
     # settings that must match the saved run when resuming (they decide the model or the data)
     RESUME_MUST_MATCH = ("text_file", "encoding", "byte_mode", "model", "hidden_size", "num_layers",
                          "embedding_size", "dtype", "seq_len", "batch_size", "optimizer")
+
+
+@dataclass
+class ClassifyConfig(Settings):
+    # data: a named dataset, or four IDX files
+    dataset: str | None = "fashion-mnist"  # mnist or fashion-mnist (found by rnnlab.data.load_dataset)
+    data_dir: str | None = None      # where the dataset's files are (None: $RNNLAB_DATA, the cache, system dirs)
+    idx: list | None = None          # [train images, train labels, test images, test labels]; replaces dataset
+    train_size: int | None = None    # the first N training images (None: all except the validation slice)
+    val_size: int = 0                # the last M images of the training file, held out to pick the best weights
+    test_size: int | None = None     # the first M test images (None: all)
+    # model
+    model: str = "lstm"              # rnn (tanh), rnn_relu, lstm or gru
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    pool: str = "last"               # last (top layer's final state) or mean (mean output over time)
+    init: str = "default"            # default (PyTorch's) or identity (IRNN, for rnn / rnn_relu)
+    dropout: float = 0.0             # between recurrent layers
+    dtype: str = "float32"
+    # optimisation
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    lr_decay: float = 1.0            # the learning rate is multiplied by this after every epoch
+    batch_size: int = 64
+    grad_clip: float = 5.0           # global gradient-norm clip; 0 turns it off
+    # how long: the first limit reached stops the run
+    epochs: int | None = 10          # passes over the training images, counted from the start of the run
+    steps: int | None = None         # optimizer steps, counted from the start of the run
+    time_budget: float | None = None  # seconds of training in this invocation (evaluations not counted)
+    eval_batch_size: int = 1000
+    max_bad_steps: int = 5           # stop after this many non-finite losses in a row
+    seed: int = 1337
+
+    # settings that must match the saved run when resuming (they decide the model or the data)
+    RESUME_MUST_MATCH = ("dataset", "idx", "train_size", "val_size", "model", "hidden_size", "num_layers",
+                         "bidirectional", "pool", "init", "dropout", "dtype", "optimizer", "batch_size")
+
+    def validate(self) -> "ClassifyConfig":
+        """RnnlabError naming the first nonsensical setting (the flag, the value, what is allowed)."""
+        if self.idx is not None:
+            require(len(self.idx) == 4, "--idx", " ".join(map(str, self.idx)),
+                 "four files: TRAIN_IMAGES TRAIN_LABELS TEST_IMAGES TEST_LABELS")
+        else:
+            require(self.dataset in DATASETS, "--dataset", self.dataset, "one of " + ", ".join(DATASETS))
+        require(self.model in MODELS, "--model", self.model, "one of " + ", ".join(MODELS))
+        require(self.pool in POOLS, "--pool", self.pool, "one of " + ", ".join(POOLS))
+        require(self.init in INITS, "--init", self.init, "one of " + ", ".join(INITS))
+        require(self.init != "identity" or self.model in ("rnn", "rnn_relu"), "--init", self.init,
+             "default for --model " + self.model + " (identity is the IRNN init, for rnn and rnn_relu)")
+        require(self.optimizer in OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        for flag in ("hidden_size", "num_layers", "batch_size", "eval_batch_size", "max_bad_steps"):
+            value = getattr(self, flag)
+            require(isinstance(value, int) and value >= 1, "--" + flag.replace("_", "-"), value, "a positive integer")
+        for flag in ("train_size", "test_size", "epochs", "steps"):
+            value = getattr(self, flag)
+            require(value is None or (isinstance(value, int) and value >= 1), "--" + flag.replace("_", "-"), value,
+                 "a positive integer")
+        require(isinstance(self.val_size, int) and self.val_size >= 0, "--val-size", self.val_size, ">= 0")
+        require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
+        require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
+        require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
+        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        if self.time_budget is not None:
+            require(self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
+        require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
+        return self
