@@ -1,0 +1,28 @@
+"""``rnnlab plot RUN [RUN ...] --out curves.png``: training and validation bits/char against steps and time."""
+from __future__ import annotations
+
+import sys
+
+from .flags import one_line_errors
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "plot", help="draw the learning curves of one or more runs",
+        description="Draw training and validation bits per character against steps and against time, from "
+                    "each run's metrics.jsonl, several runs overlaid in one PNG image. Needs matplotlib "
+                    "(pip install 'rnnlab[plot]').",
+        epilog="Example: rnnlab plot runs/small runs/large --out curves.png")
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories written by `rnnlab train`")
+    parser.add_argument("--out", default="curves.png", metavar="PNG", help="the image to write (default: curves.png)")
+    parser.add_argument("--title", default=None, help="the figure's title (default: the runs' names)")
+    one_line_errors(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..training.curves import plot_runs
+
+    out = plot_runs(args.runs, args.out, title=args.title)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0

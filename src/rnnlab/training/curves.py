@@ -1,0 +1,161 @@
+"""Learning curves: a run's ``metrics.jsonl`` read back, and drawn as training and validation bits/char.
+
+``metrics.jsonl`` holds one JSON object per line. Rows with ``loss`` are training steps (``step``,
+``time`` in seconds since the run began, summed over resumes, ``lr``, ``chars_per_s``); rows with
+``val_bpc`` (or ``val_loss``) are evaluations. :func:`read_curves` keeps the last row seen for a step
+(a resumed run writes the steps after its checkpoint again) and skips a line cut short by a crash.
+
+:func:`plot_runs` draws, for one run or several overlaid, bits/char against steps (left) and against
+time (right): training as a line (the mean of each stretch of steps, so thousands of noisy steps read as
+a curve), validation as markers. It needs matplotlib (``pip install 'rnnlab[plot]'``) and uses no global
+state (no ``pyplot``), so it is safe inside a training run or a notebook. The image is written atomically.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import RnnlabError
+
+LN2 = math.log(2.0)
+METRICS_FILE = "metrics.jsonl"
+PLOT_EXTRA = "pip install 'rnnlab[plot]'"
+MAX_TRAIN_POINTS = 400  # training steps are averaged into at most this many points per run
+
+
+@dataclass
+class Curves:
+    """One run's curves: parallel lists, ordered by step; ``None`` where a row has no time."""
+    name: str
+    train_steps: list = field(default_factory=list)
+    train_bpc: list = field(default_factory=list)
+    train_time: list = field(default_factory=list)
+    val_steps: list = field(default_factory=list)
+    val_bpc: list = field(default_factory=list)
+    val_time: list = field(default_factory=list)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_curves(run_dir, name: str | None = None) -> Curves:
+    """The curves in ``run_dir/metrics.jsonl``; one :class:`RnnlabError` line if there is none to read."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RnnlabError(f"{path}: no such file; {run_dir} is not a training run, or it has not taken a step "
+                          f"yet (give a directory that `rnnlab train --out` wrote)") from None
+    except OSError as error:
+        raise RnnlabError(f"{path}: cannot read ({error.strerror or error})") from None
+    train, val = {}, {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+            step = row["step"]
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash, or not a row
+        if not _finite(step):
+            continue
+        time = row.get("time") if _finite(row.get("time")) else None
+        if _finite(row.get("loss")):
+            train[step] = (row["loss"] / LN2, time)
+        bpc = row.get("val_bpc")
+        if not _finite(bpc) and _finite(row.get("val_loss")):
+            bpc = row["val_loss"] / LN2
+        if _finite(bpc):
+            val[step] = (bpc, time)
+    if not train and not val:
+        raise RnnlabError(f"{path}: holds no training steps yet; plot it once the run has taken a few steps")
+    curves = Curves(name or Path(run_dir).resolve().name)
+    for step in sorted(train):
+        curves.train_steps.append(step)
+        curves.train_bpc.append(train[step][0])
+        curves.train_time.append(train[step][1])
+    for step in sorted(val):
+        curves.val_steps.append(step)
+        curves.val_bpc.append(val[step][0])
+        curves.val_time.append(val[step][1])
+    return curves
+
+
+def binned(xs: list, ys: list, max_points: int = MAX_TRAIN_POINTS) -> tuple[list, list]:
+    """Means of ``ys`` (and of ``xs``) over consecutive stretches, at most ``max_points`` of them.
+
+    >>> binned([1, 2, 3, 4], [4.0, 2.0, 3.0, 1.0], max_points=2)
+    ([1.5, 3.5], [3.0, 2.0])
+    """
+    pairs = [(x, y) for x, y in zip(xs, ys) if x is not None]
+    if len(pairs) <= max_points:
+        return [x for x, _ in pairs], [y for _, y in pairs]
+    size = math.ceil(len(pairs) / max_points)
+    out_x, out_y = [], []
+    for start in range(0, len(pairs), size):
+        chunk = pairs[start:start + size]
+        out_x.append(sum(x for x, _ in chunk) / len(chunk))
+        out_y.append(sum(y for _, y in chunk) / len(chunk))
+    return out_x, out_y
+
+
+def require_matplotlib(what: str = "drawing curves"):
+    """The Agg canvas and Figure classes, or one line saying how to install them."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise RnnlabError(f"{what} needs matplotlib: {PLOT_EXTRA}") from None
+    return FigureCanvasAgg, Figure
+
+
+def _time_axis(all_curves: list) -> tuple[float, str]:
+    longest = max((t for c in all_curves for t in c.train_time + c.val_time if t is not None), default=0.0)
+    if longest >= 3 * 3600:
+        return 3600.0, "hours"
+    if longest >= 180:
+        return 60.0, "minutes"
+    return 1.0, "seconds"
+
+
+def plot_runs(run_dirs, out, title: str | None = None) -> Path:
+    """Draw the curves of ``run_dirs`` (overlaid, one colour each) into the PNG file ``out``; returns it."""
+    FigureCanvasAgg, Figure = require_matplotlib()
+    all_curves = []
+    names = [Path(r).resolve().name for r in run_dirs]
+    for run_dir, name in zip(run_dirs, names):
+        # two runs in folders of the same name (a/run, b/run) are told apart by their whole path
+        all_curves.append(read_curves(run_dir, str(run_dir) if names.count(name) > 1 else name))
+    scale, unit = _time_axis(all_curves)
+    figure = Figure(figsize=(11, 4.2), dpi=100)
+    FigureCanvasAgg(figure)
+    by_step, by_time = figure.subplots(1, 2, sharey=True)
+    palette = [f"C{i}" for i in range(10)]
+    for index, curves in enumerate(all_curves):
+        colour = palette[index % len(palette)]
+        x, y = binned(curves.train_steps, curves.train_bpc)
+        by_step.plot(x, y, color=colour, linewidth=1.2, alpha=0.8, label=f"{curves.name} train")
+        by_step.plot(curves.val_steps, curves.val_bpc, color=colour, linestyle="--", marker="o", markersize=4,
+                     label=f"{curves.name} validation")
+        times = [None if t is None else t / scale for t in curves.train_time]
+        x, y = binned(times, curves.train_bpc)
+        by_time.plot(x, y, color=colour, linewidth=1.2, alpha=0.8)
+        vt = [(t / scale, b) for t, b in zip(curves.val_time, curves.val_bpc) if t is not None]
+        by_time.plot([t for t, _ in vt], [b for _, b in vt], color=colour, linestyle="--", marker="o", markersize=4)
+    by_step.set_xlabel("step")
+    by_step.set_ylabel("bits per character")
+    by_time.set_xlabel(f"time ({unit})")
+    for axes in (by_step, by_time):
+        axes.grid(True, alpha=0.3)
+    by_step.legend(fontsize=8)
+    figure.suptitle(title or ", ".join(c.name for c in all_curves))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    from .atomic import atomic_write_bytes
+
+    out = Path(out)
+    atomic_write_bytes(out, buffer.getvalue())
+    return out
