@@ -16,7 +16,7 @@ from ..errors import RnnlabError
 from .flags import one_line_errors
 
 # Subcommand modules, in the order `rnnlab --help` lists them.
-SUBCOMMANDS = ["train", "sample", "eval", "classify", "bench"]
+SUBCOMMANDS = ["train", "sample", "eval", "plot", "classify", "bench", "inspect"]
 
 
 def build_parser() -> argparse.ArgumentParser:
