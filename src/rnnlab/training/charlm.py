@@ -220,15 +220,6 @@ def validate_and_sample(model: CharRNN, corpus: Corpus, config: TrainConfig, at:
     return val_loss
 
 
-def step_limit(config: TrainConfig, batches: int) -> int | None:
-    """The step to stop at: ``--steps`` or ``--epochs`` (whichever comes first), None for neither."""
-    max_steps = config.steps
-    if config.epochs is not None:
-        epoch_steps = math.ceil(config.epochs * batches)
-        max_steps = epoch_steps if max_steps is None else min(max_steps, epoch_steps)
-    return max_steps
-
-
 # ---------------------------------------------------------------------------------------------------
 # the loop
 # ---------------------------------------------------------------------------------------------------
@@ -287,7 +278,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     criterion = CrossEntropyLoss()
 
     # --- when to stop (the first limit reached) and when to checkpoint ----------------------------
-    max_steps = step_limit(config, len(streams))
+    max_steps = loop.step_limit(config.steps, config.epochs, len(streams))
     time_budget = config.time_budget
     if max_steps is None and time_budget is None:
         time_budget = DEFAULT_TIME_BUDGET
@@ -312,14 +303,10 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
                 # stop conditions, checked at step boundaries only
-                if max_steps is not None and at.step >= max_steps:
-                    result.stop_reason = "steps" if config.steps is not None and at.step >= config.steps else "epochs"
-                    break
-                if time_budget is not None and time.perf_counter() - started >= time_budget:
-                    result.stop_reason = "time"
-                    break
-                if interrupt.requested:
-                    result.stop_reason = "interrupted"
+                reason = loop.stop_reason(at.step, max_steps, config.steps, time.perf_counter() - started,
+                                          time_budget, interrupt.requested)
+                if reason is not None:
+                    result.stop_reason = reason
                     break
 
                 if at.position == 0:

@@ -133,15 +133,6 @@ def end_of_epoch(model, optimizer, data: ImageData, config: ClassifyConfig, at: 
                                            "val_accuracy": val.accuracy})
 
 
-def step_limit(config: ClassifyConfig, batches_per_epoch: int) -> int | None:
-    """The step to stop at: ``--steps`` or ``--epochs`` (whichever comes first), None for neither."""
-    max_steps = config.steps
-    if config.epochs is not None:
-        epoch_steps = config.epochs * batches_per_epoch
-        max_steps = epoch_steps if max_steps is None else min(max_steps, epoch_steps)
-    return max_steps
-
-
 # ---------------------------------------------------------------------------------------------------
 # the loop
 # ---------------------------------------------------------------------------------------------------
@@ -195,7 +186,7 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     criterion = CrossEntropyLoss()
     num_train = len(data.train_images)
     batches_per_epoch = math.ceil(num_train / config.batch_size)
-    max_steps = step_limit(config, batches_per_epoch)
+    max_steps = loop.step_limit(config.steps, config.epochs, batches_per_epoch)
 
     # --- what the run reports ---------------------------------------------------------------------
     progress = Progress(total_steps=max_steps, time_budget=config.time_budget, stream=stream, start_step=at.step) \
@@ -217,14 +208,10 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
-                if max_steps is not None and at.step >= max_steps:
-                    result.stop_reason = "steps" if config.steps is not None and at.step >= config.steps else "epochs"
-                    break
-                if config.time_budget is not None and train_seconds >= config.time_budget:
-                    result.stop_reason = "time"
-                    break
-                if interrupt.requested:
-                    result.stop_reason = "interrupted"
+                reason = loop.stop_reason(at.step, max_steps, config.steps, train_seconds, config.time_budget,
+                                          interrupt.requested)
+                if reason is not None:
+                    result.stop_reason = reason
                     break
 
                 started = time.perf_counter()

@@ -1,5 +1,6 @@
 """What the two training loops (:mod:`.charlm`, :mod:`.classify`) share, written once.
 
+- :func:`step_limit`, :func:`stop_reason`: when a loop stops.
 - :func:`build_optimizer`: an optimizer by its command-line name.
 - :class:`GradientStep`: backward, clip, step; a loss or gradient that is not finite skips the step (the
   weights stay as they were), warns, and after ``max_bad_steps`` in a row stops the run with the last
@@ -24,6 +25,28 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 # printed at the first Ctrl-C / SIGTERM (rnnlab.training.signals.graceful_interrupt)
 INTERRUPT_MESSAGE = "{signal}: saving at the end of this step (press Ctrl-C again to stop at once)"
 OPTIMIZER_PREFIX = "optimizer/"
+
+
+def step_limit(steps: int | None, epochs: float | None, batches_per_epoch: int) -> int | None:
+    """The step a run stops at: ``steps`` or ``epochs`` passes of ``batches_per_epoch`` (whichever comes
+    first, a fraction of an epoch rounded up), None for neither."""
+    if epochs is None:
+        return steps
+    epoch_steps = math.ceil(epochs * batches_per_epoch)
+    return epoch_steps if steps is None else min(steps, epoch_steps)
+
+
+def stop_reason(step: int, max_steps: int | None, steps: int | None, seconds: float, time_budget: float | None,
+                interrupted: bool) -> str | None:
+    """Why a loop stops before its next step: "steps" or "epochs" (``max_steps`` reached: "steps" when
+    ``steps`` decided it), "time" (``seconds`` of training reached ``time_budget``), "interrupted"; None: go on."""
+    if max_steps is not None and step >= max_steps:
+        return "steps" if steps is not None and step >= steps else "epochs"
+    if time_budget is not None and seconds >= time_budget:
+        return "time"
+    if interrupted:
+        return "interrupted"
+    return None
 
 
 def build_optimizer(name: str, params, lr: float):

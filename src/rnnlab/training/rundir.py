@@ -261,15 +261,6 @@ class RunDirectory:
         except json.JSONDecodeError:
             return {}
 
-def _as_array(value) -> np.ndarray:
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, order="C")
-
-
-def _weights(model_state: dict) -> dict[str, np.ndarray]:
-    return {name: _as_array(value) for name, value in model_state.items()}
-
 
 def _as_array(value) -> np.ndarray:
     if hasattr(value, "detach") and hasattr(value, "cpu"):
