@@ -3,5 +3,6 @@ import importlib.util
 
 collect_ignore = []
 if importlib.util.find_spec("numba") is None:
-    # The fast path is an optional extra (rnnlab[fast]); without numba the module cannot be imported.
-    collect_ignore.append("src/rnnlab/nn/recurrent_fast.py")
+    # Without numba the compiled modules cannot be imported (rnnlab runs the NumPy reference instead).
+    collect_ignore += [f"src/rnnlab/fast/{name}.py" for name in
+                       ("jit", "activations", "cell_steps", "recurrent", "scatter", "adam", "sampler")]

@@ -156,14 +156,14 @@ def rnnlab_sampler(config: BenchConfig, streams: int = 1, seed: int = 0):
     """``run(chars)``: generate ``chars`` characters per stream (softmax sampling, temperature 1).
 
     One stream on the fast path runs as :meth:`CharRNN.generate` does (compiled step and draw,
-    :mod:`rnnlab.models.fast_sampling`); otherwise ``lean_step`` + ``sample_from_logits``."""
+    :mod:`rnnlab.fast.sampler`); otherwise ``lean_step`` + ``sample_from_logits``."""
     from rnnlab.models.charrnn import sample_from_logits, use_compiled_sampling
 
     model = rnnlab_model(config, seed)
     model.eval()
     rng = np.random.default_rng(seed)
     if use_compiled_sampling(model, streams):
-        from rnnlab.models.fast_sampling import CompiledSampler
+        from rnnlab.fast.sampler import CompiledSampler
 
         sampler = CompiledSampler(model)
 
@@ -324,9 +324,10 @@ def measure_sampling(config: BenchConfig, with_torch: bool, streams: int = 1, ch
 
 
 def kernels_in_use() -> str:
-    from rnnlab.nn import fast_setup
+    """``"fast"`` when rnnlab's compiled path (:mod:`rnnlab.fast`) is on, else ``"reference"``."""
+    from rnnlab import fast
 
-    return fast_setup.active_kernels_name()
+    return "fast" if fast.enabled() else "reference"
 
 
 # ------------------------------------------------------------------------------------------------

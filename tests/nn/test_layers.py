@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import require_optional  # noqa: E402  (numba: skip locally, fail under CI)
+from compiled_paths import reference_path
 
 import rnnlab
 from rnnlab import backend
@@ -94,7 +94,8 @@ def test_scatter_add_rows_both_strategies_match_add_at(num_rows, dim, n):
     rows = rng.standard_normal((ids.size, dim))
     expected = np.zeros((num_rows, dim))
     np.add.at(expected, ids, rows)
-    np.testing.assert_allclose(scatter_add_rows(ids, rows, num_rows), expected, rtol=1e-12, atol=1e-12)
+    with reference_path():  # the NumPy strategies (the compiled one: tests/fast/test_scatter.py)
+        np.testing.assert_allclose(scatter_add_rows(ids, rows, num_rows), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_embedding_init_errors_and_repr():
@@ -157,24 +158,3 @@ def test_gradcheck_catches_a_wrong_linear_backward():
     rnnlab.manual_seed(0)
     report = rnnlab.gradcheck(WrongLinear(3, 2, dtype=np.float64), np.random.default_rng(0).standard_normal((4, 3)))
     assert not report.passed() and report.errors["bias"] > 0.1 and report.errors["weight"] < 1e-6
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("num_rows, n, dim", [(65, 2048, 64), (1000, 300, 8)])  # block sums / bincount in NumPy
-def test_scatter_add_rows_compiled_and_numpy_paths_agree(monkeypatch, dtype, num_rows, n, dim):
-    require_optional("numba")
-    from rnnlab.nn import layers
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, num_rows, size=n).astype(np.intp)
-    rows = rng.standard_normal((n, dim)).astype(dtype)
-    expected = np.zeros((num_rows, dim))
-    np.add.at(expected, ids, rows.astype(np.float64))
-    from rnnlab.nn import recurrent_fast
-    monkeypatch.setattr(layers, "_scatter_kernel", [recurrent_fast.scatter_add_rows_into])  # even if RNNLAB_FAST=0
-    compiled = layers.scatter_add_rows(ids, rows, num_rows)
-    monkeypatch.setattr(layers, "_scatter_kernel", [None])
-    numpy_path = layers.scatter_add_rows(ids, rows, num_rows)
-    tolerance = 1e-5 if dtype == np.float32 else 1e-12
-    for result in (compiled, numpy_path):
-        assert result.dtype == dtype and result.shape == (num_rows, dim)
-        np.testing.assert_allclose(result, expected, rtol=tolerance, atol=tolerance)

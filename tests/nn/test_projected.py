@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import rnnlab
+from compiled_paths import on_path
 from rnnlab import nn
 from rnnlab.nn.layers import Embedding
 from rnnlab.nn.module import Parameter
@@ -64,22 +65,18 @@ def test_projected_paths_refuse_misuse():
         embedding.backward_projected(np.zeros((2, 1, 8), dtype=np.float32))
 
 
-def test_charrnn_style_step_with_fast_kernels_matches_reference_to_float32_rounding():
-    from rnnlab.nn import fast_setup, recurrent
+def test_charrnn_style_step_on_the_compiled_path_matches_reference_to_float32_rounding():
     rnnlab.manual_seed(0)
     embedding, layer = Embedding(11, 8), nn.LSTM(8, 16, num_layers=2)
     ids = np.random.default_rng(0).integers(0, 11, size=(12, 5))
     grad_out = np.random.default_rng(1).standard_normal((12, 5, 16)).astype(np.float32)
     results = []
-    for fast in (True, False):
-        fast_setup.use_fast(fast)
-        try:
+    for path in ("compiled", "reference"):
+        with on_path(path, "lstm_forward", "lstm_backward", "scatter_add"):
             layer.zero_grad(); embedding.zero_grad()
             out, _ = layer.forward_projected(embedding.forward_projected(ids, layer.weight_ih_l0, layer.bias_ih_l0))
             embedding.backward_projected(layer.backward(grad_out)[0])
             results.append([out.copy(), embedding.weight.grad.copy(), layer.weight_ih_l0.grad.copy(),
                             layer.bias_ih_l0.grad.copy()])
-        finally:
-            fast_setup.install()
-    for fast, reference in zip(*results):
-        np.testing.assert_allclose(fast, reference, rtol=2e-4, atol=2e-5)
+    for compiled, reference in zip(*results):
+        np.testing.assert_allclose(compiled, reference, rtol=2e-4, atol=2e-5)

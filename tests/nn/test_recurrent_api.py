@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rnnlab
+import rnnlab.fast
 from rnnlab import nn
 from rnnlab.nn import recurrent, recurrent_math
 
@@ -298,33 +299,29 @@ def test_dropout_mask_statistics():
     rnnlab.manual_seed(0)
     rnn = nn.RNN(3, 200, num_layers=2, dropout=0.3)
     out, _ = rnn(np.ones((50, 4, 3), dtype=np.float32))
-    mask = rnn._cache["dropout_masks"][1]  # the mask on layer 1's input
+    mask = rnn._cache.dropout_masks[1]  # the mask on layer 1's input
     kept = mask != 0
     assert kept.mean() == pytest.approx(0.7, abs=0.01)
     np.testing.assert_allclose(mask[kept], 1 / 0.7, rtol=1e-6)  # inverted dropout
 
 
-# --- the kernel hook -----------------------------------------------------------------------------
-def test_kernel_hook_switches_the_implementation():
+# --- choosing the cell math ---------------------------------------------------------------------
+def test_the_forwards_cell_math_runs_its_backward(monkeypatch):
+    """A layer calls its cell's functions through cell_math, and the backward is the forward's module's
+    even when the switch changes in between."""
     calls = []
+    for name in ("gru_forward", "gru_backward"):
+        function = getattr(recurrent_math, name)
 
-    class Counting:
-        def __getattr__(self, name):
-            function = getattr(recurrent_math, name)
-
-            def wrapped(*args, **kwargs):
-                calls.append(name)
-                return function(*args, **kwargs)
-            return wrapped
-
+        def wrapped(*args, _function=function, _name=name, **kwargs):
+            calls.append(_name)
+            return _function(*args, **kwargs)
+        monkeypatch.setattr(recurrent_math, name, wrapped)
     gru = nn.GRU(3, 4)
-    previous = recurrent.get_kernels()
-    recurrent.set_kernels(Counting())
-    try:
+    with rnnlab.fast.use(False):
+        assert recurrent.cell_math(np.dtype(np.float32)) is recurrent_math
         out, _ = gru(np.ones((2, 1, 3)))
-        recurrent.set_kernels(None)
-        assert recurrent.get_kernels() is recurrent_math
-    finally:
-        recurrent.set_kernels(previous)
-    gru.backward(np.ones_like(out))  # the forward's kernels run the backward
+    with rnnlab.fast.use(True):
+        gru.backward(np.ones_like(out))
     assert calls == ["gru_forward", "gru_backward"]
+    assert recurrent.cell_math(np.dtype(np.float64)) is recurrent_math  # float64: always the reference

@@ -13,18 +13,10 @@ import itertools
 import numpy as np
 import pytest
 
+from compiled_paths import on_path
 from rnnlab import nn
-from rnnlab.nn import recurrent
 
-
-@pytest.fixture(autouse=True, params=["reference", "default"])
-def kernels(request):
-    """Every parity test runs on the reference math and on the default kernels (the fast path when installed)."""
-    previous = recurrent.get_kernels()
-    if request.param == "reference":
-        recurrent.set_kernels(None)
-    yield request.param
-    recurrent.set_kernels(previous)
+# float64 runs the NumPy reference (the compiled path is float32-only); float32 runs on both paths.
 
 INPUT_SIZE, HIDDEN_SIZE, PROJ_SIZE, SEQ_LEN, BATCH = 3, 4, 2, 4, 3
 UNSORTED_LENGTHS = [2, 4, 1]  # unsorted, with a full-length and a length-1 sequence
@@ -152,11 +144,14 @@ def test_final_state_only_loss_matches_torch(torch, kind, input_mode):
     assert max(errors.values()) < 1e-9, errors
 
 
+@pytest.mark.parametrize("path", ["reference", "compiled"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bidirectional,input_mode", [(False, "batched"), (True, "lengths_h0")])
-def test_layer_matches_torch_float32(torch, kind, bidirectional, input_mode):
-    errors = run_and_compare(torch, kind, num_layers=2, bidirectional=bidirectional, batch_first=True,
-                             input_mode=input_mode, dtype=np.float32)
+def test_layer_matches_torch_float32(torch, kind, bidirectional, input_mode, path):
+    cell = kind.split("_")[0]
+    with on_path(path, f"{cell}_forward", f"{cell}_backward"):
+        errors = run_and_compare(torch, kind, num_layers=2, bidirectional=bidirectional, batch_first=True,
+                                 input_mode=input_mode, dtype=np.float32)
     assert max(errors.values()) < 1e-5, errors
 
 

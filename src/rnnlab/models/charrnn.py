@@ -31,7 +31,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import backend
+from .. import backend, fast
 from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module
 
 CELLS = ("rnn", "rnn_relu", "lstm", "gru")
@@ -183,15 +183,15 @@ class CharRNN(Module):
 
         Layer 0's input projection of every character, ``embedding.weight @ W_ih_l0.T + b_ih_l0`` (V, G), is
         computed once, so reading a character is a row lookup; each layer is then one call of the kernel
-        the layers use (:func:`rnnlab.nn.recurrent.get_kernels`) with ``L = 1``. Dropout is off (as in
+        the layers use (:func:`rnnlab.nn.recurrent.cell_math`) with ``L = 1``. Dropout is off (as in
         evaluation mode). The weights are read when this is called: build a new step after changing them.
 
         Returns ``step(ids (N,), state) -> (logits (N, V), state)`` with :meth:`forward`'s state structure;
         ``state`` may be ``None`` (zeros).
         """
-        from ..nn.recurrent import get_kernels
+        from ..nn.recurrent import cell_math
 
-        kernels, rnn, num_layers = get_kernels(), self.rnn, self.num_layers
+        math, rnn, num_layers = cell_math(np.dtype(self.dtype)), self.rnn, self.num_layers
         layers = [tuple(getattr(rnn, f"{name}_l{k}").data for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
                   for k in range(num_layers)]
         table = self.embedding.weight.data @ layers[0][0].T + layers[0][1]      # (V, G)
@@ -212,12 +212,14 @@ class CharRNN(Module):
                     if k:
                         x_proj = output @ weight_ih.T + bias_ih
                     if is_lstm:
-                        out, h, c, _ = kernels.lstm_forward(x_proj[None], h_all[k], c_all[k], weight_hh, bias_hh)
+                        out, h, c, _ = math.lstm_forward(x_proj[None], h_all[k], c_all[k], None, None, weight_hh,
+                                                         bias_hh)
                         new_c.append(c)
                     elif self.cell == "gru":
-                        out, h, _ = kernels.gru_forward(x_proj[None], h_all[k], weight_hh, bias_hh)
+                        out, h, _ = math.gru_forward(x_proj[None], h_all[k], None, None, weight_hh, bias_hh)
                     else:
-                        out, h, _ = kernels.rnn_forward(x_proj[None], h_all[k], weight_hh, bias_hh, nonlinearity)
+                        out, h, _ = math.rnn_forward(x_proj[None], h_all[k], None, None, weight_hh, bias_hh,
+                                                     nonlinearity)
                     output = out[0]                                               # (N, H)
                     new_h.append(h)
             logits = output @ decoder_weight_t + decoder_bias                     # (N, V)
@@ -263,7 +265,7 @@ class CharRNN(Module):
 
         Generation runs as in evaluation mode (no dropout) on :meth:`lean_step`; the model's mode is unchanged.
         On the fast path (float32, numba) the stream is stepped and drawn in compiled code instead
-        (:mod:`rnnlab.models.fast_sampling`), drawing the same uniforms: a seed gives the same text on both.
+        (:mod:`rnnlab.fast.sampler`), drawing the same uniforms: a seed gives the same text on both.
         """
         for chars in self.generate_batch(prime, length, 1, temperature=temperature, top_k=top_k, top_p=top_p,
                                          greedy=greedy, seed=seed):
@@ -279,7 +281,7 @@ class CharRNN(Module):
         rng = backend.generator() if seed is None else np.random.default_rng(seed)
         logits, state = self._prime(prime, num_samples)
         if use_compiled_sampling(self, num_samples):
-            from .fast_sampling import CompiledSampler   # imports numba: only on the fast path
+            from ..fast.sampler import CompiledSampler   # imports numba: only on the compiled path
             for token in CompiledSampler(self, state, logits).generate_ids(length, rng, temperature, top_k, top_p,
                                                                             greedy):
                 yield [self.vocabulary.decode_one(token)]
@@ -297,11 +299,9 @@ class CharRNN(Module):
 
 
 def use_compiled_sampling(model: CharRNN, num_samples: int) -> bool:
-    """One float32 stream on the fast path: :mod:`rnnlab.models.fast_sampling` generates it in compiled code
+    """One float32 stream on the compiled path: :mod:`rnnlab.fast.sampler` generates it in compiled code
     (same uniforms from the same generator, same inverse CDF: a seed gives the NumPy path's text)."""
-    from ..nn import fast_setup
-
-    return num_samples == 1 and np.dtype(model.dtype) == np.float32 and fast_setup.active_kernels_name() == "fast"
+    return num_samples == 1 and np.dtype(model.dtype) == np.float32 and fast.enabled()
 
 
 def check_sampling_args(temperature, top_k, top_p) -> None:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, fast
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Embedding", "Dropout"]
@@ -122,22 +122,10 @@ class Linear(Module):
 # np.bincount 17 ms, sort + one block sum per distinct id 2.1 ms; 10000x32x100000: add.at 24 ms,
 # bincount 15 ms, block sums 27 ms; 65x16x100000: add.at 12 ms, bincount 5 ms, block sums 8 ms.
 # So: block sums when each distinct id has plenty of work (wide rows, few distinct ids: char models),
-# one flat bincount otherwise (many distinct ids or narrow rows). On the fast path (numba) one compiled
-# pass adding each row into its id's row beats both (2048x512 float32, 65 ids: 0.7 ms -> ~0.15 ms).
+# one flat bincount otherwise (many distinct ids or narrow rows). On the compiled path (rnnlab.fast.scatter)
+# one pass adding each row into its id's row beats both (2048x512 float32, 65 ids: 0.7 ms -> ~0.15 ms).
 _BLOCK_SUM_MIN_DIM = 32
 _BLOCK_SUM_MIN_WORK_PER_ID = 2000  # elements summed per distinct id before a Python-level block sum pays
-
-
-_scatter_kernel = []  # [kernel or None] once looked up
-
-
-def _compiled_scatter_add():
-    """The fast path's one-pass scatter-add (numba), or None (no numba, or ``RNNLAB_FAST=0``)."""
-    if not _scatter_kernel:
-        from . import fast_setup
-        module = fast_setup.load_fast_kernels() if fast_setup.fast_requested() else None
-        _scatter_kernel.append(None if module is None else module.scatter_add_rows_into)
-    return _scatter_kernel[0]
 
 
 def scatter_add_rows(ids, rows, num_rows: int):
@@ -147,11 +135,12 @@ def scatter_add_rows(ids, rows, num_rows: int):
     dtype. No one-hot products and no per-sample Python loop; see the timings above for the choice.
     """
     xp = backend.xp
-    kernel = _compiled_scatter_add()
-    if kernel is not None and xp is np and rows.dtype in (np.float32, np.float64) and rows.flags.c_contiguous:
-        out = np.zeros((num_rows, rows.shape[1]), dtype=rows.dtype)
-        kernel(ids, rows, out)
-        return out
+    if xp is np and rows.dtype in (np.float32, np.float64) and rows.flags.c_contiguous:
+        compiled = fast.load("scatter")  # None when the switch is off
+        if compiled is not None:
+            out = np.zeros((num_rows, rows.shape[1]), dtype=rows.dtype)
+            compiled.scatter_add_rows_into(ids, rows, out)
+            return out
     count_per_id = xp.bincount(ids, minlength=num_rows)
     present_ids = xp.flatnonzero(count_per_id)
     n, dim = rows.shape

@@ -1,110 +1,54 @@
-"""Recurrent layers with PyTorch's names, shapes, equations and initialisation: ``RNN``, ``LSTM``, ``GRU``
-and their one-step cells ``RNNCell``, ``LSTMCell``, ``GRUCell``, with hand-written backward passes.
+"""Recurrent layers with PyTorch's names, shapes, equations and initialisation: ``RNN``, ``LSTM``, ``GRU``,
+with hand-written backward passes (the one-step cells are in :mod:`rnnlab.nn.cells`).
 
 :class:`RNNBase` holds everything the three layers share: parameters created in a layer x direction
 loop from PyTorch's name templates (``weight_ih_l{k}{suffix}``), initialisation, input and state shape
-checks, variable ``lengths``, dropout between layers, ``extra_repr``. The math of each cell over a
-whole sequence lives in :mod:`rnnlab.nn.recurrent_math`.
-
-Choosing the implementation of the math. The layers call the kernels through one module-level hook,
-so a faster implementation with the same function signatures (``rnn_forward``, ``rnn_backward``,
-``lstm_forward``, ``lstm_backward``, ``gru_forward``, ``gru_backward``) can be switched in without
-touching the layer code::
-
-    from rnnlab.nn import recurrent, recurrent_fast
-    recurrent.set_kernels(recurrent_fast)   # every layer and cell uses it from the next forward on
-    recurrent.set_kernels(None)             # back to the reference recurrent_math
-    recurrent.get_kernels()                 # the module in use
-
-A forward remembers which kernels it used, so its backward always runs the matching backward.
+checks, variable ``lengths``, dropout between layers, time reversal for the reverse direction,
+``extra_repr``. The math of each cell over a whole sequence (input projection, recurrence, every
+gradient) lives in :mod:`rnnlab.nn.recurrent_math`; its compiled twin, with the same functions and
+caches, in :mod:`rnnlab.fast.recurrent`. :func:`cell_math` picks one per forward through the one
+switch, :func:`rnnlab.fast.enabled`, and the forward's choice also runs its backward.
 """
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
+from typing import Any, NamedTuple
 
-from .. import backend
+import numpy as np
+
+from .. import backend, fast
 from . import recurrent_math
 from .module import Module, Parameter
+from .recurrent_inputs import as_float_array, check_lengths, reverse_time, uniform_init
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
-           "set_kernels", "get_kernels"]
-
-_kernels = recurrent_math
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "cell_math"]
 
 
-def set_kernels(module=None) -> None:
-    """Use ``module``'s ``*_forward``/``*_backward`` functions for every recurrent layer and cell
-    (``None``: the reference :mod:`rnnlab.nn.recurrent_math`)."""
-    global _kernels
-    _kernels = recurrent_math if module is None else module
+def cell_math(dtype):
+    """The module whose ``*_forward``/``*_backward`` run for parameters of ``dtype``: the compiled
+    :mod:`rnnlab.fast.recurrent` for float32 NumPy arrays when :func:`rnnlab.fast.enabled`, otherwise
+    the reference :mod:`rnnlab.nn.recurrent_math` (exact in float64)."""
+    if dtype == np.float32 and backend.xp is np:
+        compiled = fast.load("recurrent")  # None when the switch is off
+        if compiled is not None:
+            return compiled
+    return recurrent_math
 
 
-def get_kernels():
-    """The module whose kernels the recurrent layers use now."""
-    return _kernels
+_PARAMETER_ORDER = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # PyTorch's registration order
 
 
-# ------------------------------------------------------------------------------------------------
-# helpers at the layer's edge
-# ------------------------------------------------------------------------------------------------
-def _as_float_array(value, dtype, what: str):
-    """NumPy arrays, array-likes and PyTorch tensors -> an ``xp`` array of the layer's dtype.
-
-    Integer and floating inputs are cast to the layer's dtype (PyTorch would raise on a dtype
-    mismatch; casting is friendlier and loses nothing a float32 layer keeps); anything else is a
-    ``TypeError``.
-    """
-    xp = backend.xp
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    array = xp.asarray(value)
-    if array.dtype.kind not in "fiu":
-        raise TypeError(f"{what} must hold numbers (float or int), got an array of dtype {array.dtype}")
-    return array.astype(dtype, copy=False)
-
-
-def _reverse_time(sequence, lengths):
-    """Reverse ``(L, N, ...)`` along time within each sequence's own length (padding stays put).
-
-    Applying it twice gives back the original, so the same call turns outputs back around.
-    """
-    xp = backend.xp
-    if lengths is None:
-        return sequence[::-1]
-    num_steps, batch = sequence.shape[:2]
-    steps = xp.arange(num_steps)[:, None]
-    source = xp.where(steps < lengths[None, :], lengths[None, :] - 1 - steps, steps)  # (L, N)
-    return sequence[source, xp.arange(batch)[None, :]]
-
-
-def _check_lengths(lengths, batch: int, num_steps: int):
-    """``lengths`` -> an int array (N,), or ``None`` when every sequence fills all ``L`` steps."""
-    xp = backend.xp
-    if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):
-        lengths = lengths.detach().cpu().numpy()
-    array = xp.asarray(lengths)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise ValueError(f"lengths must be a 1-D list or array of ints, got {lengths!r}")
-    if array.shape[0] != batch:
-        raise ValueError(f"lengths must hold one length per sequence: expected {batch}, got {array.shape[0]}")
-    if array.size and (int(array.min()) < 1 or int(array.max()) > num_steps):
-        raise ValueError(
-            f"every length must lie in [1, {num_steps}] (the padded sequence length), got {array.tolist()}"
-        )
-    array = array.astype(xp.int64)
-    if bool((array == num_steps).all()):
-        return None  # nothing to mask
-    return array
-
-
-def _uniform_init(module: Module, hidden_size: int) -> None:
-    """PyTorch's init: every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), in registration order."""
-    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
-    for param in module.parameters():
-        draw = backend.generator().uniform(-bound, bound, size=param.data.shape)
-        param.data[...] = backend.xp.asarray(draw, dtype=param.data.dtype)
+class _ForwardCache(NamedTuple):
+    """What :meth:`RNNBase.backward` needs from the forward (beside each direction's cell cache)."""
+    math: Any                 # the module that ran the forward (recurrent_math or fast.recurrent)
+    cell_caches: list         # [layer][direction] -> the cell's named cache
+    dropout_masks: list       # [layer] -> the mask on that layer's input, or None
+    lengths: Any              # (N,) ints, or None
+    batched: bool
+    output_shape: tuple       # time-major (L, N, D * H_out)
+    state_shapes: list        # [(D * num_layers, N, H)] for h_n (and c_n)
+    dtype: Any
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,10 +63,50 @@ class RNNBase(Module):
             as in :class:`LSTM`.
         dtype: ``float32`` (the default, see :func:`rnnlab.set_default_dtype`) or ``float64``.
 
+    Shapes, in every docstring of the recurrent layers:
+
+    .. math::
+        \begin{aligned}
+            N ={} & \text{batch size} \\
+            L ={} & \text{sequence length} \\
+            D ={} & 2 \text{ if bidirectional=True otherwise } 1 \\
+            H_{in} ={} & \text{input\_size} \\
+            H_{out} ={} & \text{hidden\_size (LSTM: proj\_size if proj\_size > 0)}
+        \end{aligned}
+
     ``forward(input, hx=None, lengths=None)`` caches what ``backward`` needs (unless inside
     :func:`rnnlab.no_grad`); ``backward(grad_output, grad_state)`` accumulates every parameter's
     ``.grad`` and returns the gradients of the input and of the initial state. The cache stays until
     the next forward, so ``backward`` may be called again (gradients add up).
+
+    The forward of an :class:`RNN` (tanh, unidirectional, no ``lengths``) is equivalent to this plain
+    loop (PyTorch's own example, in NumPy); LSTM and GRU change only the line that updates ``h_t``::
+
+        def forward(x, hx=None):
+            if batch_first:
+                x = x.transpose(1, 0, 2)
+            seq_len, batch_size, _ = x.shape
+            if hx is None:
+                hx = np.zeros((num_layers, batch_size, hidden_size))
+            h_t_minus_1 = hx.copy()
+            h_t = hx.copy()
+            output = []
+            for t in range(seq_len):
+                for layer in range(num_layers):
+                    input_t = x[t] if layer == 0 else h_t[layer - 1]   # (times a dropout mask in training)
+                    h_t[layer] = np.tanh(
+                        input_t @ weight_ih[layer].T + bias_ih[layer]
+                        + h_t_minus_1[layer] @ weight_hh[layer].T + bias_hh[layer]
+                    )
+                output.append(h_t[-1].copy())
+                h_t_minus_1 = h_t.copy()
+            output = np.stack(output)
+            if batch_first:
+                output = output.transpose(1, 0, 2)
+            return output, h_t
+
+    rnnlab runs it layer by layer instead (all steps of layer 0, then of layer 1, ...): the same
+    numbers, and each layer's input projection becomes one matrix product over all steps.
     """
 
     _gates_per_mode = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -174,23 +158,25 @@ class RNNBase(Module):
         gate_size = self._gates_per_mode[mode] * hidden_size
         real_hidden_size = proj_size if proj_size > 0 else hidden_size
         xp = backend.xp
-        self._weight_names = []  # [layer][direction] -> {"ih", "hh", "b_ih", "b_hh", "hr"} -> name or None
+        self._weight_names = []  # [layer][direction] -> {"weight_ih", ...} -> parameter name or None
         for layer in range(num_layers):
             per_direction = []
             for direction in range(num_directions):
                 suffix = "_reverse" if direction == 1 else ""
                 layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
-                names = {"ih": f"weight_ih_l{layer}{suffix}", "hh": f"weight_hh_l{layer}{suffix}",
-                         "b_ih": None, "b_hh": None, "hr": None}
-                setattr(self, names["ih"], Parameter(xp.empty((gate_size, layer_input_size), dtype=self.dtype)))
-                setattr(self, names["hh"], Parameter(xp.empty((gate_size, real_hidden_size), dtype=self.dtype)))
+                # the cell's argument name -> this layer and direction's parameter name (None: absent)
+                names = {"weight_ih": f"weight_ih_l{layer}{suffix}", "bias_ih": None,
+                         "weight_hh": f"weight_hh_l{layer}{suffix}", "bias_hh": None, "weight_hr": None}
+                shapes = {"weight_ih": (gate_size, layer_input_size), "weight_hh": (gate_size, real_hidden_size)}
                 if bias:
-                    names["b_ih"], names["b_hh"] = f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"
-                    setattr(self, names["b_ih"], Parameter(xp.empty((gate_size,), dtype=self.dtype)))
-                    setattr(self, names["b_hh"], Parameter(xp.empty((gate_size,), dtype=self.dtype)))
+                    names["bias_ih"], names["bias_hh"] = f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"
+                    shapes["bias_ih"] = shapes["bias_hh"] = (gate_size,)
                 if proj_size > 0:
-                    names["hr"] = f"weight_hr_l{layer}{suffix}"
-                    setattr(self, names["hr"], Parameter(xp.empty((proj_size, hidden_size), dtype=self.dtype)))
+                    names["weight_hr"] = f"weight_hr_l{layer}{suffix}"
+                    shapes["weight_hr"] = (proj_size, hidden_size)
+                for key in _PARAMETER_ORDER:
+                    if names[key] is not None:
+                        setattr(self, names[key], Parameter(xp.empty(shapes[key], dtype=self.dtype)))
                 per_direction.append(names)
             self._weight_names.append(per_direction)
         self._cache = None
@@ -198,12 +184,12 @@ class RNNBase(Module):
 
     def reset_parameters(self) -> None:
         """Every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), drawn from rnnlab's generator."""
-        _uniform_init(self, self.hidden_size)
+        uniform_init(self, self.hidden_size)
 
     @property
     def all_weights(self) -> list:
         """``[[weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, (weight_hr_l0)], ...]`` per layer and direction."""
-        return [[getattr(self, name) for name in names.values() if name is not None]
+        return [[getattr(self, names[key]) for key in _PARAMETER_ORDER if names[key] is not None]
                 for per_direction in self._weight_names for names in per_direction]
 
     def extra_repr(self) -> str:
@@ -231,33 +217,40 @@ class RNNBase(Module):
     def _output_size(self) -> int:
         return self.proj_size if self.proj_size > 0 else self.hidden_size
 
+    @property
+    def _num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
     def _dim_error(self, ndim: int) -> str:
         # PyTorch's wording differs by one word between RNN and LSTM/GRU; keep it.
         if self.mode.startswith("RNN"):
             return f"RNN: Expected input to be 2D or 3D, got {ndim}D tensor instead"
         return f"{self.mode}: Expected input to be 2D or 3D, got {ndim}D instead"
 
-    def _kernel_forward(self, kernels, x_proj, state, names, lengths):
-        hh = getattr(self, names["hh"]).data
-        b_hh = getattr(self, names["b_hh"]).data if names["b_hh"] else None
+    def _run_cell(self, math, x, state, weights, lengths):
+        """One layer and direction over the whole sequence: -> output, [h_n (, c_n)], cell cache."""
         if self.mode == "LSTM":
-            hr = getattr(self, names["hr"]).data if names["hr"] else None
-            output, h_n, c_n, cache = kernels.lstm_forward(x_proj, state[0], state[1], hh, b_hh, hr, lengths=lengths)
+            output, h_n, c_n, cache = math.lstm_forward(x, state[0], state[1], weights["weight_ih"], weights["bias_ih"],
+                                                        weights["weight_hh"], weights["bias_hh"],
+                                                        weights["weight_hr"], lengths)
             return output, (h_n, c_n), cache
         if self.mode == "GRU":
-            output, h_n, cache = kernels.gru_forward(x_proj, state[0], hh, b_hh, lengths=lengths)
+            output, h_n, cache = math.gru_forward(x, state[0], weights["weight_ih"], weights["bias_ih"],
+                                                  weights["weight_hh"], weights["bias_hh"], lengths)
         else:
             nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
-            output, h_n, cache = kernels.rnn_forward(x_proj, state[0], hh, b_hh, nonlinearity, lengths=lengths)
+            output, h_n, cache = math.rnn_forward(x, state[0], weights["weight_ih"], weights["bias_ih"],
+                                                  weights["weight_hh"], weights["bias_hh"], nonlinearity, lengths)
         return output, (h_n,), cache
 
-    def _kernel_backward(self, kernels, grad_output, grad_state, cache):
+    def _run_cell_backward(self, math, grad_output, grad_state, cache):
+        """-> grad_x, [grad_h_0 (, grad_c_0)], {parameter key: gradient or None}"""
         if self.mode == "LSTM":
-            grad_x_proj, grad_h0, grad_c0, grads = kernels.lstm_backward(grad_output, grad_state[0], grad_state[1], cache)
-            return grad_x_proj, (grad_h0, grad_c0), grads
-        backward = kernels.gru_backward if self.mode == "GRU" else kernels.rnn_backward
-        grad_x_proj, grad_h0, grads = backward(grad_output, grad_state[0], cache)
-        return grad_x_proj, (grad_h0,), grads
+            grad_x, grad_h0, grad_c0, grads = math.lstm_backward(grad_output, grad_state[0], grad_state[1], cache)
+            return grad_x, (grad_h0, grad_c0), grads
+        backward = math.gru_backward if self.mode == "GRU" else math.rnn_backward
+        grad_x, grad_h0, grads = backward(grad_output, grad_state[0], cache)
+        return grad_x, (grad_h0,), grads
 
     # --- input and state checks -----------------------------------------------------------------
     def _state_shapes(self, batch: int) -> list[tuple]:
@@ -276,7 +269,7 @@ class RNNBase(Module):
         if self._is_lstm:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError("LSTM expects hx as a tuple (h_0, c_0)")
-            states = [_as_float_array(hx[0], dtype, "h_0"), _as_float_array(hx[1], dtype, "c_0")]
+            states = [as_float_array(hx[0], dtype, "h_0"), as_float_array(hx[1], dtype, "c_0")]
             want = 3 if batched else 2
             if states[0].ndim != want or states[1].ndim != want:
                 kind = "batched 3-D" if batched else "unbatched 2-D"
@@ -284,7 +277,7 @@ class RNNBase(Module):
                                  f"({states[0].ndim}-D, {states[1].ndim}-D) tensors")
             messages = ["Expected hidden[0] size {}, got {}", "Expected hidden[1] size {}, got {}"]
         else:
-            states = [_as_float_array(hx, dtype, "h_0")]
+            states = [as_float_array(hx, dtype, "h_0")]
             if batched and states[0].ndim != 3:
                 raise ValueError(f"For batched 3-D input, hx should also be 3-D but got {states[0].ndim}-D tensor")
             if not batched and states[0].ndim != 2:
@@ -296,6 +289,8 @@ class RNNBase(Module):
             if tuple(state.shape) != shape:
                 raise ValueError(message.format(shape, list(state.shape)))
         return states
+
+
 
     # --- forward ----------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
@@ -310,7 +305,7 @@ class RNNBase(Module):
         ``(L, G)`` unbatched). A caller whose inputs come from a small table (a character model:
         ``embedding.weight[ids]``) computes it as a lookup in ``embedding.weight @ W_ih_l0.T + b_ih_l0``,
         a (vocabulary x G) table, instead of one large product per call. The array is consumed: the
-        fast kernels write the gates over it, so pass a fresh one.
+        compiled path writes the gates over it, so pass a fresh one.
 
         The following :meth:`backward` returns the gradient with respect to ``input_projection`` in
         place of ``grad_input`` and leaves ``weight_ih_l0``'s and ``bias_ih_l0``'s gradients to the
@@ -323,15 +318,48 @@ class RNNBase(Module):
         return self._forward(input_projection, hx, lengths, projected=True)
 
     def _forward(self, input, hx, lengths, projected: bool):
-        xp = backend.xp
-        dtype = getattr(self, self._weight_names[0][0]["ih"]).data.dtype
-        x = _as_float_array(input, dtype, "input_projection" if projected else "input")
+        dtype = getattr(self, self._weight_names[0][0]["weight_ih"]).data.dtype
+        x, batched = self._time_major_input(input, dtype, projected)
+        if lengths is not None and not batched:
+            raise ValueError("lengths needs batched (3-D) input; an unbatched sequence has one length, its own")
+        num_steps, batch = x.shape[0], x.shape[1]
+        states = self._prepare_state(hx, batched, batch, dtype)
+        if lengths is not None:
+            lengths = check_lengths(lengths, batch, num_steps)
+        math = cell_math(dtype)
+        final_states = [[] for _ in states]
+        dropout_masks, cell_caches = [], []
+        layer_input = x
+        for layer in range(self.num_layers):
+            layer_input, mask = self._dropout(layer, layer_input, dtype)
+            outputs, caches = [], []
+            for direction in range(self._num_directions):
+                index = layer * self._num_directions + direction
+                output, final, cache = self._forward_direction(
+                    math, layer, direction, layer_input, [state[index] for state in states], lengths,
+                    projected=projected and layer == 0)
+                outputs.append(output)
+                caches.append(cache)
+                for collected, value in zip(final_states, final):
+                    collected.append(value)
+            dropout_masks.append(mask)
+            cell_caches.append(caches)
+            layer_input = outputs[0] if len(outputs) == 1 else backend.xp.concatenate(outputs, axis=-1)
+        output = layer_input  # (L, N, D * H_out)
+        finals = [backend.xp.stack(collected) for collected in final_states]
+        self._cache = None
+        if backend.is_grad_enabled():
+            self._cache = _ForwardCache(math, cell_caches, dropout_masks, lengths, batched, output.shape,
+                                        [f.shape for f in finals], dtype)
+        return self._user_layout(output, finals, batched)
+
+    def _time_major_input(self, input, dtype, projected: bool):
+        """The user's input -> a time-major ``(L, N, features)`` array, checked; and whether it was batched."""
+        x = as_float_array(input, dtype, "input_projection" if projected else "input")
         if x.ndim not in (2, 3):
             raise ValueError(self._dim_error(x.ndim))
         batched = x.ndim == 3
         if not batched:
-            if lengths is not None:
-                raise ValueError("lengths needs batched (3-D) input; an unbatched sequence has one length, its own")
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
@@ -342,79 +370,52 @@ class RNNBase(Module):
                                  f"hidden_size. Expected {gate_size}, got {x.shape[-1]}")
         elif x.shape[-1] != self.input_size:
             raise ValueError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}")
-        num_steps, batch = x.shape[0], x.shape[1]
-        states = self._prepare_state(hx, batched, batch, dtype)
-        if lengths is not None:
-            lengths = _check_lengths(lengths, batch, num_steps)
+        return x, batched
 
-        kernels = _kernels
-        keep_cache = backend.is_grad_enabled()
-        num_directions = 2 if self.bidirectional else 1
-        out_size = self._output_size
-        use_dropout = self.training and self.dropout > 0 and self.num_layers > 1
-        final_states = [[] for _ in states]
-        layer_inputs, dropout_masks, kernel_caches = [], [], []
-        layer_input = x
-        for layer in range(self.num_layers):
-            if layer > 0 and use_dropout:
-                # Dropout on the previous layer's output (never the last layer's), inverted scaling.
-                keep = backend.generator().random(layer_input.shape) >= self.dropout
-                mask = (xp.asarray(keep, dtype=dtype) / (1.0 - self.dropout) if self.dropout < 1
-                        else xp.zeros(layer_input.shape, dtype=dtype))
-                layer_input = layer_input * mask
-                dropout_masks.append(mask)
-            else:
-                dropout_masks.append(None)
-            outputs, caches = [], []
-            for direction in range(num_directions):
-                names = self._weight_names[layer][direction]
-                if layer == 0 and projected:
-                    x_proj = layer_input  # the caller's x W_ih_l0^T + b_ih_l0 (see forward_projected)
-                else:
-                    # all steps at once, as ONE 2-D product: a 3-D `@` is a loop of L small products (2.7x slower)
-                    steps, rows = layer_input.shape[0], layer_input.shape[1]
-                    x_proj = (layer_input.reshape(steps * rows, -1) @ getattr(self, names["ih"]).data.T
-                              ).reshape(steps, rows, -1)  # (L, N, G)
-                    if names["b_ih"]:
-                        x_proj += getattr(self, names["b_ih"]).data
-                if direction == 1:
-                    x_proj = _reverse_time(x_proj, lengths)
-                index = layer * num_directions + direction
-                output, final, cache = self._kernel_forward(
-                    kernels, x_proj, [state[index] for state in states], names, lengths)
-                if direction == 1:
-                    output = _reverse_time(output, lengths)
-                outputs.append(output)
-                caches.append(cache)
-                for collected, value in zip(final_states, final):
-                    collected.append(value)
-            layer_inputs.append(None if layer == 0 and projected else layer_input)
-            kernel_caches.append(caches)
-            layer_input = outputs[0] if num_directions == 1 else xp.concatenate(outputs, axis=-1)
+    def _dropout(self, layer: int, layer_input, dtype):
+        """Dropout on the previous layer's output (never on the input, never on the last layer's output),
+        inverted scaling; in training mode only. -> (layer_input, mask or None)"""
+        if layer == 0 or not (self.training and self.dropout > 0):
+            return layer_input, None
+        xp = backend.xp
+        keep = backend.generator().random(layer_input.shape) >= self.dropout
+        mask = (xp.asarray(keep, dtype=dtype) / (1.0 - self.dropout) if self.dropout < 1
+                else xp.zeros(layer_input.shape, dtype=dtype))
+        return layer_input * mask, mask
 
-        output = layer_input  # (L, N, D * H_out)
-        finals = [xp.stack(collected) for collected in final_states]
-        self._cache = None
-        if keep_cache:
-            self._cache = {"kernels": kernels, "layer_inputs": layer_inputs, "dropout_masks": dropout_masks,
-                           "kernel_caches": kernel_caches, "lengths": lengths, "batched": batched,
-                           "output_shape": output.shape, "state_shapes": [f.shape for f in finals],
-                           "dtype": dtype, "projected": projected}
+    def _weights(self, layer: int, direction: int) -> dict:
+        """{cell argument name: parameter array or None} of one layer and direction."""
+        return {key: None if name is None else getattr(self, name).data
+                for key, name in self._weight_names[layer][direction].items()}
+
+    def _forward_direction(self, math, layer, direction, x, state, lengths, projected):
+        """One direction of one layer: the reverse direction reads each sequence backwards (within its
+        own length) and its output is turned back around."""
+        weights = self._weights(layer, direction)
+        if projected:  # the caller's x W_ih_l0^T + b_ih_l0 (see forward_projected)
+            weights["weight_ih"] = weights["bias_ih"] = None
+        if direction == 1:
+            x = reverse_time(x, lengths)
+        output, final, cache = self._run_cell(math, x, state, weights, lengths)
+        if direction == 1:
+            output = reverse_time(output, lengths)
+        return output, final, cache
+
+    def _user_layout(self, sequence, states, batched: bool):
+        """Time-major results -> the user's layout (unbatched, batch_first); LSTM states as a tuple."""
         if not batched:
-            output = output[:, 0, :]
-            finals = [f[:, 0, :] for f in finals]
+            sequence = sequence[:, 0, :]
+            states = [s[:, 0, :] for s in states]
         elif self.batch_first:
-            output = xp.ascontiguousarray(output.transpose(1, 0, 2))
-        if self._is_lstm:
-            return output, (finals[0], finals[1])
-        return output, finals[0]
+            sequence = backend.xp.ascontiguousarray(sequence.transpose(1, 0, 2))
+        return sequence, (states[0], states[1]) if self._is_lstm else states[0]
 
     # --- backward ---------------------------------------------------------------------------------
     def _to_time_major(self, grad, shape, batched: bool, what: str, dtype, is_output: bool):
         """A gradient in the user's layout -> time-major, checked against the forward's result shape."""
         if grad is None:
             return None
-        grad = _as_float_array(grad, dtype, what)
+        grad = as_float_array(grad, dtype, what)
         if not batched:
             user_shape = (shape[0], shape[2])
         elif is_output and self.batch_first:
@@ -429,17 +430,37 @@ class RNNBase(Module):
             return grad.transpose(1, 0, 2)
         return grad
 
+
+
     def backward(self, grad_output, grad_state=None):
         """Back-propagate through time: ``grad_output`` (shape of ``output`` or ``None``) and ``grad_state``
         (``grad_h_n``, or for LSTM ``(grad_h_n, grad_c_n)``; ``None`` or ``None`` entries mean zero) ->
         ``(grad_input, grad_h_0)`` (LSTM: ``(grad_input, (grad_h_0, grad_c_0))``), in the input's layout.
         Parameter gradients accumulate into ``.grad``."""
-        xp = backend.xp
         cache = self._cache
         if cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() needs a forward pass first (with gradients "
                                "enabled: a forward under rnnlab.no_grad() keeps nothing to back-propagate)")
-        batched, lengths, dtype = cache["batched"], cache["lengths"], cache["dtype"]
+        grad_states = self._time_major_grad_states(grad_state, cache)
+        grad_layer_output = self._to_time_major(grad_output, cache.output_shape, cache.batched, "grad_output",
+                                                cache.dtype, True)
+        grad_initial = [backend.xp.zeros(shape, dtype=cache.dtype) for shape in cache.state_shapes]
+        for layer in reversed(range(self.num_layers)):
+            grad_layer_input = None
+            for direction in range(self._num_directions):
+                index = layer * self._num_directions + direction
+                grad_input, grad_start = self._backward_direction(cache, layer, direction, grad_layer_output,
+                                                                  [None if g is None else g[index] for g in grad_states])
+                for collected, value in zip(grad_initial, grad_start):
+                    collected[index] = value
+                grad_layer_input = grad_input if grad_layer_input is None else grad_layer_input + grad_input
+            mask = cache.dropout_masks[layer]
+            if mask is not None:
+                grad_layer_input = grad_layer_input * mask
+            grad_layer_output = grad_layer_input
+        return self._user_layout(grad_layer_output, grad_initial, cache.batched)
+
+    def _time_major_grad_states(self, grad_state, cache) -> list:
         if self._is_lstm:
             if grad_state is None:
                 grad_state = (None, None)
@@ -448,68 +469,28 @@ class RNNBase(Module):
             grad_states = list(grad_state)
         else:
             grad_states = [grad_state]
-        grad_states = [self._to_time_major(g, shape, batched, ("grad_h_n", "grad_c_n")[k], dtype, False)
-                       for k, (g, shape) in enumerate(zip(grad_states, cache["state_shapes"]))]
-        grad_layer_output = self._to_time_major(grad_output, cache["output_shape"], batched, "grad_output", dtype, True)
-        grad_initial = [xp.zeros(shape, dtype=dtype) for shape in cache["state_shapes"]]
+        return [self._to_time_major(g, shape, cache.batched, ("grad_h_n", "grad_c_n")[k], cache.dtype, False)
+                for k, (g, shape) in enumerate(zip(grad_states, cache.state_shapes))]
 
-        kernels = cache["kernels"]
-        num_directions = 2 if self.bidirectional else 1
-        out_size = self._output_size
-        for layer in reversed(range(self.num_layers)):
-            layer_input = cache["layer_inputs"][layer]
-            grad_layer_input = None
-            for direction in range(num_directions):
-                names = self._weight_names[layer][direction]
-                index = layer * num_directions + direction
-                grad_out = None
-                if grad_layer_output is not None:
-                    grad_out = grad_layer_output[:, :, direction * out_size:(direction + 1) * out_size]
-                    if direction == 1:
-                        grad_out = _reverse_time(grad_out, lengths)
-                grad_final = [None if g is None else g[index] for g in grad_states]
-                grad_x_proj, grad_start, grads = self._kernel_backward(
-                    kernels, grad_out, grad_final, cache["kernel_caches"][layer][direction])
-                if direction == 1:
-                    grad_x_proj = _reverse_time(grad_x_proj, lengths)
-                for collected, value in zip(grad_initial, grad_start):
-                    collected[index] = value
-                getattr(self, names["hh"]).accumulate_grad(grads["weight_hh"], owned=True)
-                if names["b_hh"]:
-                    getattr(self, names["b_hh"]).accumulate_grad(grads["bias_hh"])
-                if names["hr"]:
-                    getattr(self, names["hr"]).accumulate_grad(grads["weight_hr"])
-                if layer_input is None:  # forward_projected: the caller back-propagates layer 0's projection
-                    grad_layer_input = grad_x_proj
-                    continue
-                num_steps, batch, in_size = layer_input.shape
-                weight_ih = getattr(self, names["ih"])
-                flat_grad = grad_x_proj.reshape(num_steps * batch, -1)
-                weight_ih.accumulate_grad(flat_grad.T @ layer_input.reshape(num_steps * batch, in_size), owned=True)
-                if names["b_ih"]:
-                    # RNN, LSTM: b_ih and b_hh are added to the same pre-activation, so their gradients
-                    # are one sum (GRU's b_hn sits inside r * (...)): not computed twice
-                    same_sum = self.mode != "GRU" and grads["bias_hh"] is not None
-                    getattr(self, names["b_ih"]).accumulate_grad(
-                        grads["bias_hh"] if same_sum else flat_grad.sum(axis=0))
-                grad_input = (flat_grad @ weight_ih.data).reshape(num_steps, batch, in_size)  # one 2-D product
-                grad_layer_input = grad_input if grad_layer_input is None else grad_layer_input + grad_input
-            mask = cache["dropout_masks"][layer]
-            if mask is not None:
-                grad_layer_input = grad_layer_input * mask
-            grad_layer_output = grad_layer_input
-
-        grad_x = grad_layer_output
-        if not batched:
-            grad_x = grad_x[:, 0, :]
-            grad_initial = [g[:, 0, :] for g in grad_initial]
-        elif self.batch_first:
-            grad_x = xp.ascontiguousarray(grad_x.transpose(1, 0, 2))
-        if self._is_lstm:
-            return grad_x, (grad_initial[0], grad_initial[1])
-        return grad_x, grad_initial[0]
-
-
+    def _backward_direction(self, cache, layer, direction, grad_layer_output, grad_final):
+        """The backward of :meth:`_forward_direction`; accumulates the parameter gradients.
+        -> grad of the layer's input (or of layer 0's projection), [grad_h_0 (, grad_c_0)]"""
+        grad_out = None
+        if grad_layer_output is not None:
+            out_size = self._output_size
+            grad_out = grad_layer_output[:, :, direction * out_size:(direction + 1) * out_size]
+            if direction == 1:
+                grad_out = reverse_time(grad_out, cache.lengths)
+        grad_x, grad_start, grads = self._run_cell_backward(cache.math, grad_out, grad_final,
+                                                            cache.cell_caches[layer][direction])
+        names = self._weight_names[layer][direction]
+        for key, grad in grads.items():
+            if grad is not None and names[key] is not None:
+                # weight gradients are fresh products, kept without a copy; a bias gradient may be shared
+                getattr(self, names[key]).accumulate_grad(grad, owned=key.startswith("weight"))
+        if direction == 1:
+            grad_x = reverse_time(grad_x, cache.lengths)
+        return grad_x, grad_start
 
 
 class RNN(RNNBase):
@@ -558,16 +539,7 @@ class RNN(RNNBase):
         * **h_n**: :math:`(D * \text{num\_layers}, H_{out})` or :math:`(D * \text{num\_layers}, N, H_{out})`:
           the final hidden state of every layer and direction, ordered layer by layer, forward
           direction before reverse (index ``layer * D + direction``).
-    where:
-
-    .. math::
-        \begin{aligned}
-            N ={} & \text{batch size} \\
-            L ={} & \text{sequence length} \\
-            D ={} & 2 \text{ if bidirectional=True otherwise } 1 \\
-            H_{in} ={} & \text{input\_size} \\
-            H_{out} ={} & \text{hidden\_size (LSTM: proj\_size if proj\_size > 0)}
-        \end{aligned}
+    (Shapes: the legend ``N, L, D, H_in, H_out`` of :class:`RNNBase`.)
 
     Backward: ``grad_input, grad_h_0 = rnn.backward(grad_output, grad_h_n)``; either gradient may be
     ``None`` (zero). ``grad_h_0`` is returned even when ``hx`` was not passed. Parameter gradients
@@ -667,16 +639,6 @@ class LSTM(RNNBase):
           ``layer * D + direction`` (for a bidirectional LSTM, ``h_n[-1]`` is the last layer's reverse
           direction, whose final step is the sequence's first element, while ``output[-1]``'s
           second half is that direction's first step).
-    where:
-
-    .. math::
-        \begin{aligned}
-            N ={} & \text{batch size} \\
-            L ={} & \text{sequence length} \\
-            D ={} & 2 \text{ if bidirectional=True otherwise } 1 \\
-            H_{in} ={} & \text{input\_size} \\
-            H_{out} ={} & \text{hidden\_size (LSTM: proj\_size if proj\_size > 0)}
-        \end{aligned}
 
     Backward: ``grad_input, (grad_h_0, grad_c_0) = lstm.backward(grad_output, (grad_h_n, grad_c_n))``;
     ``grad_output``, the tuple and its entries may be ``None`` (zero).
@@ -741,16 +703,6 @@ class GRU(RNNBase):
 
     Args, inputs, outputs, backward and the ``lengths`` semantics: as in :class:`RNN`
     (``output, h_n = gru(input, h_0=None, lengths=None)``; ``grad_input, grad_h_0 = gru.backward(grad_output, grad_h_n)``).
-    where:
-
-    .. math::
-        \begin{aligned}
-            N ={} & \text{batch size} \\
-            L ={} & \text{sequence length} \\
-            D ={} & 2 \text{ if bidirectional=True otherwise } 1 \\
-            H_{in} ={} & \text{input\_size} \\
-            H_{out} ={} & \text{hidden\_size (LSTM: proj\_size if proj\_size > 0)}
-        \end{aligned}
 
     Attributes:
         weight_ih_l[k]: `(3*hidden_size, input_size)` for `k = 0`, otherwise `(3*hidden_size, num_directions * hidden_size)`
@@ -780,293 +732,3 @@ class GRU(RNNBase):
     def backward(self, grad_output, grad_h_n=None):
         """``grad_input, grad_h_0 = gru.backward(grad_output, grad_h_n)``; ``None`` means zero."""
         return super().backward(grad_output, grad_h_n)
-
-
-# ------------------------------------------------------------------------------------------------
-# cells: one step; the sequence math with L = 1
-# ------------------------------------------------------------------------------------------------
-class RNNCellBase(Module):
-    """Base of the one-step cells: parameters ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``.
-
-    Each forward pushes its cache on a stack and each ``backward`` pops the latest, so a Python loop
-    of forward calls followed by backward calls in reverse order is back-propagation through time
-    written by hand. Under :func:`rnnlab.no_grad` nothing is pushed; :meth:`clear_cache` drops
-    whatever forwards left without a backward.
-    """
-
-    _mode = ""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, dtype=None):
-        super().__init__()
-        for name, value, kind in (("input_size", input_size, int), ("hidden_size", hidden_size, int),
-                                  ("bias", bias, bool)):
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise TypeError(f"{name} should be of type {kind.__name__}, got: {type(value).__name__}")
-        if input_size <= 0:
-            raise ValueError("input_size must be greater than zero")
-        if hidden_size <= 0:
-            raise ValueError("hidden_size must be greater than zero")
-        xp = backend.xp
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.bias = bias
-        self.dtype = backend.resolve_dtype(dtype)
-        self.weight_ih = Parameter(xp.empty((num_chunks * hidden_size, input_size), dtype=self.dtype))
-        self.weight_hh = Parameter(xp.empty((num_chunks * hidden_size, hidden_size), dtype=self.dtype))
-        if bias:
-            self.bias_ih = Parameter(xp.empty((num_chunks * hidden_size,), dtype=self.dtype))
-            self.bias_hh = Parameter(xp.empty((num_chunks * hidden_size,), dtype=self.dtype))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self._cache_stack = []
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), drawn from rnnlab's generator."""
-        _uniform_init(self, self.hidden_size)
-
-    def clear_cache(self) -> None:
-        """Forget the caches of forwards that will not be back-propagated."""
-        self._cache_stack.clear()
-
-    def extra_repr(self) -> str:
-        s = "{input_size}, {hidden_size}"
-        if self.bias is not True:
-            s += ", bias={bias}"
-        if getattr(self, "nonlinearity", "tanh") != "tanh":
-            s += ", nonlinearity={nonlinearity}"
-        return s.format(**self.__dict__)
-
-    def _prepare(self, input, states):
-        """-> (x (N, H_in), [state (N, H)], batched); states entries may be None (zeros)."""
-        xp = backend.xp
-        dtype = self.weight_ih.data.dtype
-        x = _as_float_array(input, dtype, "input")
-        if x.ndim not in (1, 2):
-            raise ValueError(f"{self._mode}: Expected input to be 1D or 2D, got {x.ndim}D instead")
-        batched = x.ndim == 2
-        if not batched:
-            x = x[None, :]
-        if x.shape[1] != self.input_size:
-            raise ValueError(f"input has inconsistent input_size: got {x.shape[1]} expected {self.input_size}")
-        prepared = []
-        for k, state in enumerate(states):
-            label = "hidden" if len(states) == 1 else f"hx[{k}]"
-            if state is None:
-                prepared.append(xp.zeros((x.shape[0], self.hidden_size), dtype=dtype))
-                continue
-            state = _as_float_array(state, dtype, label)
-            if state.ndim not in (1, 2):
-                raise ValueError(f"{self._mode}: Expected {label} to be 1D or 2D, got {state.ndim}D instead")
-            if not batched:
-                state = state[None, :] if state.ndim == 1 else state
-            if tuple(state.shape) != (x.shape[0], self.hidden_size):
-                raise ValueError(f"Expected {label} of shape {(x.shape[0], self.hidden_size) if batched else (self.hidden_size,)}, "
-                                 f"got {list(state.shape if batched else state.shape[1:])}")
-            prepared.append(state)
-        return x, prepared, batched
-
-    def _project_input(self, x):
-        x_proj = x @ self.weight_ih.data.T
-        if self.bias_ih is not None:
-            x_proj += self.bias_ih.data
-        return x_proj[None]  # a sequence of one step: (1, N, G)
-
-    def _pop_cache(self):
-        if not self._cache_stack:
-            raise RuntimeError(f"{type(self).__name__}.backward() called more times than forward() (or after a "
-                               "forward under rnnlab.no_grad(), which keeps nothing to back-propagate)")
-        return self._cache_stack.pop()
-
-    def _accumulate(self, x, grad_x_proj, grads):
-        """Parameter gradients from one step; returns grad_x (N, H_in)."""
-        grad_x_proj = grad_x_proj[0]
-        self.weight_ih.accumulate_grad(grad_x_proj.T @ x)
-        self.weight_hh.accumulate_grad(grads["weight_hh"])
-        if self.bias_ih is not None:
-            self.bias_ih.accumulate_grad(grad_x_proj.sum(axis=0))
-            self.bias_hh.accumulate_grad(grads["bias_hh"])
-        return grad_x_proj @ self.weight_ih.data
-
-    def _grad_state(self, grad, batch, batched, what):
-        if grad is None:
-            return None
-        grad = _as_float_array(grad, self.weight_ih.data.dtype, what)
-        if not batched:
-            grad = grad[None, :] if grad.ndim == 1 else grad
-        if tuple(grad.shape) != (batch, self.hidden_size):
-            raise ValueError(f"{what} must have the shape of the forward's result, got {list(grad.shape)}")
-        return grad
-
-
-class _SingleStateCell(RNNCellBase):
-    """What :class:`RNNCell` and :class:`GRUCell` share: one state ``h``; the cell's kernels run a
-    sequence of length 1 (``_kernel_forward`` / ``_kernel_backward`` pick the cell's math)."""
-
-    def forward(self, input, hx=None):
-        x, (h,), batched = self._prepare(input, [hx])
-        kernels = _kernels
-        b_hh = None if self.bias_hh is None else self.bias_hh.data
-        _, h_next, cache = self._kernel_forward(kernels, self._project_input(x), h, b_hh)
-        if backend.is_grad_enabled():
-            self._cache_stack.append((kernels, x, cache, batched))
-        return h_next if batched else h_next[0]
-
-    def backward(self, grad_h):
-        kernels, x, cache, batched = self._pop_cache()
-        grad_h = self._grad_state(grad_h, x.shape[0], batched, "grad_h")
-        grad_x_proj, grad_h_prev, grads = self._kernel_backward(kernels, grad_h, cache)
-        grad_x = self._accumulate(x, grad_x_proj, grads)
-        if not batched:
-            return grad_x[0], grad_h_prev[0]
-        return grad_x, grad_h_prev
-
-
-class RNNCell(_SingleStateCell):
-    r"""An Elman RNN cell with tanh or ReLU non-linearity: one step of :class:`RNN`.
-
-    .. math::
-        h' = \tanh(x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh})
-
-    Args:
-        input_size, hidden_size: features in the input `x` and the hidden state `h`
-        bias: If ``False``, no `b_ih` and `b_hh`. Default: ``True``
-        nonlinearity: ``'tanh'`` or ``'relu'``. Default: ``'tanh'``
-        dtype: ``float32`` (default) or ``float64``
-
-    Inputs: input, hidden
-        * **input**: :math:`(N, H_{in})` or :math:`(H_{in})`
-        * **hidden**: :math:`(N, H_{out})` or :math:`(H_{out})`; zeros if not given.
-
-    Output: h' of shape :math:`(N, H_{out})` or :math:`(H_{out})`.
-
-    Backward: ``grad_input, grad_hidden = cell.backward(grad_h)`` pops the latest forward's cache.
-
-    Attributes:
-        weight_ih `(hidden_size, input_size)`, weight_hh `(hidden_size, hidden_size)`,
-        bias_ih `(hidden_size)`, bias_hh `(hidden_size)`; all from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`,
-        :math:`k = 1/\text{hidden\_size}`.
-
-    Example (BPTT by hand)::
-
-        >>> import numpy as np, rnnlab
-        >>> from rnnlab import nn
-        >>> _ = rnnlab.manual_seed(0)
-        >>> cell = nn.RNNCell(3, 4)
-        >>> xs = np.ones((6, 2, 3))                     # 6 steps, batch of 2
-        >>> h = None
-        >>> for x_t in xs:
-        ...     h = cell(x_t, h)
-        >>> grad_h = np.ones_like(h)                    # d(sum of h_6) / d h_6
-        >>> for t in reversed(range(6)):
-        ...     grad_x_t, grad_h = cell.backward(grad_h)
-        >>> grad_x_t.shape, grad_h.shape, cell.weight_hh.grad.shape
-        ((2, 3), (2, 4), (4, 4))
-    """
-
-    _mode = "RNNCell"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
-        super().__init__(input_size, hidden_size, bias, num_chunks=1, dtype=dtype)
-        self.nonlinearity = nonlinearity
-
-    def _kernel_forward(self, kernels, x_proj, h, b_hh):
-        return kernels.rnn_forward(x_proj, h, self.weight_hh.data, b_hh, self.nonlinearity)
-
-    def _kernel_backward(self, kernels, grad_h, cache):
-        return kernels.rnn_backward(None, grad_h, cache)
-
-
-class LSTMCell(RNNCellBase):
-    r"""A long short-term memory (LSTM) cell: one step of :class:`LSTM`.
-
-    .. math::
-        \begin{array}{ll}
-        i = \sigma(W_{ii} x + b_{ii} + W_{hi} h + b_{hi}) \\
-        f = \sigma(W_{if} x + b_{if} + W_{hf} h + b_{hf}) \\
-        g = \tanh(W_{ig} x + b_{ig} + W_{hg} h + b_{hg}) \\
-        o = \sigma(W_{io} x + b_{io} + W_{ho} h + b_{ho}) \\
-        c' = f \odot c + i \odot g \\
-        h' = o \odot \tanh(c') \\
-        \end{array}
-
-    Inputs: input, (h_0, c_0)
-        * **input**: :math:`(N, H_{in})` or :math:`(H_{in})`
-        * **h_0**, **c_0**: :math:`(N, H_{out})` or :math:`(H_{out})`; zeros if not given.
-
-    Outputs: (h_1, c_1), shaped like h_0 and c_0.
-
-    Backward: ``grad_input, (grad_h_0, grad_c_0) = cell.backward(grad_h_1, grad_c_1)`` (``grad_c_1`` may
-    be ``None``) pops the latest forward's cache.
-
-    Attributes:
-        weight_ih `(4*hidden_size, input_size)`, weight_hh `(4*hidden_size, hidden_size)`,
-        bias_ih, bias_hh `(4*hidden_size)`; gate order i, f, g, o; all from
-        :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
-    """
-
-    _mode = "LSTMCell"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
-        super().__init__(input_size, hidden_size, bias, num_chunks=4, dtype=dtype)
-
-    def forward(self, input, hx=None):
-        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise TypeError("LSTMCell expects hx as a tuple (h_0, c_0)")
-        x, (h, c), batched = self._prepare(input, [None, None] if hx is None else list(hx))
-        kernels = _kernels
-        b_hh = None if self.bias_hh is None else self.bias_hh.data
-        _, h_next, c_next, cache = kernels.lstm_forward(self._project_input(x), h, c, self.weight_hh.data, b_hh)
-        if backend.is_grad_enabled():
-            self._cache_stack.append((kernels, x, cache, batched))
-        if not batched:
-            return h_next[0], c_next[0]
-        return h_next, c_next
-
-    def backward(self, grad_h, grad_c=None):
-        kernels, x, cache, batched = self._pop_cache()
-        grad_h = self._grad_state(grad_h, x.shape[0], batched, "grad_h")
-        grad_c = self._grad_state(grad_c, x.shape[0], batched, "grad_c")
-        grad_x_proj, grad_h_prev, grad_c_prev, grads = kernels.lstm_backward(None, grad_h, grad_c, cache)
-        grad_x = self._accumulate(x, grad_x_proj, grads)
-        if not batched:
-            return grad_x[0], (grad_h_prev[0], grad_c_prev[0])
-        return grad_x, (grad_h_prev, grad_c_prev)
-
-
-class GRUCell(_SingleStateCell):
-    r"""A gated recurrent unit (GRU) cell: one step of :class:`GRU`.
-
-    .. math::
-        \begin{array}{ll}
-        r = \sigma(W_{ir} x + b_{ir} + W_{hr} h + b_{hr}) \\
-        z = \sigma(W_{iz} x + b_{iz} + W_{hz} h + b_{hz}) \\
-        n = \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn})) \\
-        h' = (1 - z) \odot n + z \odot h
-        \end{array}
-
-    (:math:`b_{hn}` inside :math:`r \odot (\dots)`, as in :class:`GRU`.)
-
-    Inputs: input `(N, H_in)` or `(H_in)`, hidden `(N, H_out)` or `(H_out)` (zeros if not given).
-    Output: h' shaped like hidden. Backward: ``grad_input, grad_hidden = cell.backward(grad_h)``.
-
-    Attributes:
-        weight_ih `(3*hidden_size, input_size)`, weight_hh `(3*hidden_size, hidden_size)`,
-        bias_ih, bias_hh `(3*hidden_size)`; gate order r, z, n; all from
-        :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
-    """
-
-    _mode = "GRUCell"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
-        super().__init__(input_size, hidden_size, bias, num_chunks=3, dtype=dtype)
-
-    def _kernel_forward(self, kernels, x_proj, h, b_hh):
-        return kernels.gru_forward(x_proj, h, self.weight_hh.data, b_hh)
-
-    def _kernel_backward(self, kernels, grad_h, cache):
-        return kernels.gru_backward(None, grad_h, cache)

@@ -1,49 +1,161 @@
-"""The math of each recurrent cell over a whole sequence: forward beside backward.
+"""The math of each recurrent cell over a whole sequence, forward beside backward: the reference.
 
-Every function here is pure: arrays in, arrays (and a cache) out; nothing about layers, parameter
-names, ``batch_first`` or shape checks (that is :mod:`rnnlab.nn.recurrent`). All arrays are
-time-major ``(L, N, ...)``: ``L`` steps, ``N`` sequences.
+For each cell (Elman RNN, LSTM, GRU) this file holds everything: the input projection
+``x_t @ W_ih.T + b_ih``, the recurrence, and the gradient of every parameter (``W_ih``, ``b_ih``,
+``W_hh``, ``b_hh``, LSTM's ``W_hr``). Every function is pure: arrays in, arrays and a named cache
+out; nothing about layers, parameter names, ``batch_first`` or shape checks (that is
+:mod:`rnnlab.nn.recurrent`). Arrays are time-major ``(L, N, ...)``: ``L`` steps, ``N`` sequences;
+``G`` is the gate width (``H``, ``4H`` or ``3H``).
 
-The input half of each cell, ``x_t @ weight_ih.T + bias_ih``, does not depend on the state, so the
-layer computes it for every step in one matrix product and passes it in as ``x_proj`` (and turns
-``grad_x_proj`` back into ``grad_x`` and ``grad_weight_ih`` with one product each). Only the
-recurrence loops over time here; the hidden-to-hidden weight gradients are formed after the loop
-with ONE product over all steps, ``grad_weight_hh = dgates.reshape(L*N, G).T @ h_prev.reshape(L*N, H)``.
+Work that does not depend on the state is done for every step at once: the input projection is ONE
+matrix product before the loop (:func:`project_input`), and the weight gradients are one product each
+after it, e.g. ``grad_W_hh = dgates.reshape(L*N, G).T @ h_prev.reshape(L*N, H)``. Only the
+recurrence loops over time.
 
-Variable lengths. ``lengths`` (an int array of shape ``(N,)``, or ``None`` for "all of length L")
-masks the recurrence forward in time: at a step ``t >= lengths[n]`` sequence ``n`` keeps its state
-and outputs 0, so ``h_n`` is each sequence's state at its own last step. With the mask ``m_t``
-(1 where ``t < length``)::
+Variable lengths. ``lengths`` (ints ``(N,)``, or ``None`` for "all of length L") masks the recurrence:
+at a step ``t >= lengths[n]`` sequence ``n`` keeps its state and outputs 0, so ``h_n`` is each
+sequence's state at its own last step. With the mask ``m_t`` (1 where ``t < length``)::
 
     h_t   = m_t * h_new_t + (1 - m_t) * h_{t-1}        out_t = m_t * h_new_t
 
 and the backward pass follows the same two paths: ``grad h_new_t = m_t * (grad h_t + grad out_t)``
 and ``grad h_{t-1}`` receives ``(1 - m_t) * grad h_t`` unchanged. Gradients at padded steps are 0.
 
-The derivation of every backward pass is in ``docs/backprop.md``. The fast path
-(``recurrent_fast.py``) has exactly these signatures; the layer picks one through
-:func:`rnnlab.nn.recurrent.set_kernels`.
+Layer 0 of a character model gets its projection from a table lookup
+(:meth:`rnnlab.nn.RNNBase.forward_projected`): pass ``weight_ih=None`` and the projection as ``x``; the
+backward then returns the gradient of the projection in place of ``grad_x`` and no ``W_ih``/``b_ih``
+gradients.
 
-Caches are ``None`` when gradients are disabled (:func:`rnnlab.no_grad`).
+The caches are named tuples, the same types for this reference and the compiled path
+(:mod:`rnnlab.fast.recurrent`, the same six functions with the same signatures); ``None`` when
+gradients are disabled (:func:`rnnlab.no_grad`). The output is a view of the cached states, read-only
+while a backward still needs them. Derivations: ``docs/backprop.md``.
 """
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from .. import backend
 
-
-def _sigmoid(z):
-    xp = backend.xp
-    # Written as 0.5 * (1 + tanh(z / 2)): the same function, no overflow warning for large -z.
-    return 0.5 * (1.0 + xp.tanh(0.5 * z))
+Array = Any  # an xp array
 
 
-def _step_mask(lengths, num_steps, dtype):
-    """``(L, N, 1)`` array: 1 where step ``t`` is inside sequence ``n`` (``t < lengths[n]``), else 0."""
+class RNNCache(NamedTuple):
+    """What :func:`rnn_backward` needs from :func:`rnn_forward`."""
+    x: Array               # (L, N, H_in) the input, or the caller's projection when weight_ih is None
+    weight_ih: Array       # (H, H_in) or None
+    states: Array          # (L+1, N, H): states[0] = h_0, states[t + 1] = h after step t
+    weight_hh: Array       # (H, H)
+    weight_hh_t: Array     # W_hh.T as the compiled forward used it (its backward reuses it); None here
+    has_bias: bool
+    nonlinearity: str      # "tanh" or "relu"
+    active: Array          # (L, N) bool, t < lengths[n]; None: every step of every sequence
+
+
+class LSTMCache(NamedTuple):
+    """What :func:`lstm_backward` needs from :func:`lstm_forward`."""
+    x: Array               # (L, N, H_in) or the caller's projection
+    weight_ih: Array       # (4H, H_in) or None
+    gates: Array           # (L, N, 4H) activated i, f, g, o (at active steps)
+    cells: Array           # (L+1, N, H): cells[0] = c_0, cells[t + 1] = c after step t
+    states: Array          # (L+1, N, H_out): states[0] = h_0, states[t + 1] = h after step t
+    h_full: Array          # (L, N, H) o * tanh(c) before the projection; None without one
+    weight_hh: Array       # (4H, H_out)
+    weight_hh_t: Array
+    has_bias: bool
+    weight_hr: Array       # (H_out, H) or None
+    active: Array
+
+
+class GRUCache(NamedTuple):
+    """What :func:`gru_backward` needs from :func:`gru_forward`."""
+    x: Array
+    weight_ih: Array       # (3H, H_in) or None
+    gates: Array           # (L, N, 3H) activated r, z, n (at active steps)
+    hidden_n: Array        # (L, N, H) h_{t-1} @ W_hn.T + b_hn, the part r multiplies
+    states: Array          # (L+1, N, H)
+    weight_hh: Array       # (3H, H)
+    weight_hh_t: Array
+    has_bias: bool
+    active: Array
+
+
+# ------------------------------------------------------------------------------------------------
+# shared by the three cells (and by the compiled path)
+# ------------------------------------------------------------------------------------------------
+def project_input(x, weight_ih, bias_ih):
+    """x (L,N,H_in) -> x @ W_ih.T + b_ih (L,N,G), all steps as ONE 2-D product (a 3-D ``@`` is a loop
+    of L small products, 2.7x slower). With ``weight_ih`` None, ``x`` is already the projection."""
+    if weight_ih is None:
+        return x
+    steps, rows = x.shape[0], x.shape[1]
+    x_proj = (x.reshape(steps * rows, -1) @ weight_ih.T).reshape(steps, rows, -1)
+    if bias_ih is not None:
+        x_proj += bias_ih
+    return x_proj
+
+
+def project_input_backward(grad_x_proj, x, weight_ih, has_bias: bool, grad_bias_hh=None):
+    """grad_x_proj (L,N,G) -> grad_x (L,N,H_in), grad_W_ih (G,H_in) = sum_t g_t.T @ x_t, grad_b_ih (G,).
+
+    ``grad_bias_hh``: RNN and LSTM add ``b_ih`` and ``b_hh`` into the same pre-activation, so the two
+    gradients are one sum, passed in instead of computed twice (GRU's ``b_hn`` sits inside
+    ``r * (...)``: its ``b_ih`` gradient is its own sum). With ``weight_ih`` None (the caller projected):
+    ``grad_x_proj``, None, None."""
+    if weight_ih is None:
+        return grad_x_proj, None, None
+    steps, batch, gates = grad_x_proj.shape
+    flat_grad = grad_x_proj.reshape(steps * batch, gates)
+    grad_weight_ih = flat_grad.T @ x.reshape(steps * batch, -1)
+    grad_bias_ih = None
+    if has_bias:
+        grad_bias_ih = grad_bias_hh if grad_bias_hh is not None else flat_grad.sum(axis=0)
+    grad_x = (flat_grad @ weight_ih).reshape(steps, batch, -1)
+    return grad_x, grad_weight_ih, grad_bias_ih
+
+
+def step_mask(lengths, num_steps: int):
+    """``(L, N)`` bool: step ``t`` is inside sequence ``n`` (``t < lengths[n]``); None without lengths."""
     if lengths is None:
         return None
     xp = backend.xp
-    lengths = xp.asarray(lengths)
-    return (xp.arange(num_steps)[:, None] < lengths[None, :]).astype(dtype)[:, :, None]
+    return xp.arange(num_steps)[:, None] < xp.asarray(lengths)[None, :]
+
+
+def layer_output(states, active):
+    """The output from the states: ``states[1:]`` (a view, read-only while a backward needs the states:
+    an in-place write raises, as PyTorch does for a tensor saved for backward), 0 at padded steps."""
+    xp = backend.xp
+    if active is None:
+        output = states[1:]
+        if backend.is_grad_enabled() and hasattr(output, "flags"):
+            output.flags.writeable = False
+        return output
+    return xp.where(active[:, :, None], states[1:], xp.zeros((), dtype=states.dtype))
+
+
+def check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+
+
+def check_cache(cache, function: str) -> None:
+    if cache is None:
+        raise RuntimeError(f"{function}: no cache (the forward ran under no_grad)")
+
+
+def _sigmoid(z):
+    # Written as 0.5 * (1 + tanh(z / 2)): the same function, no overflow warning for large -z.
+    return 0.5 * (1.0 + backend.xp.tanh(0.5 * z))
+
+
+def _keep_where(active_t, new, old):
+    """new on the active rows of a step, old elsewhere (``active_t`` (N,) bool or None)."""
+    return new if active_t is None else backend.xp.where(active_t[:, None], new, old)
+
+
+def _float_mask(active, dtype):
+    return None if active is None else active[:, :, None].astype(dtype)
 
 
 def _zeros_if_none(array, shape, dtype):
@@ -51,53 +163,44 @@ def _zeros_if_none(array, shape, dtype):
 
 
 # ------------------------------------------------------------------------------------------------
-# Elman RNN:  h_t = act(x_proj_t + h_{t-1} @ W_hh.T + b_hh),  act = tanh or relu
+# Elman RNN:  h_t = act(x_t W_ih.T + b_ih + h_{t-1} W_hh.T + b_hh),  act = tanh or relu
 # ------------------------------------------------------------------------------------------------
-def rnn_forward(x_proj, h0, weight_hh, bias_hh, nonlinearity="tanh", lengths=None):
-    """x_proj (L,N,H), h0 (N,H) -> output (L,N,H), h_n (N,H), cache"""
+def rnn_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, nonlinearity="tanh", lengths=None):
+    """x (L,N,H_in), h0 (N,H) -> output (L,N,H), h_n (N,H), RNNCache"""
     xp = backend.xp
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-    num_steps = x_proj.shape[0]
-    mask = _step_mask(lengths, num_steps, x_proj.dtype)
-    output = xp.empty_like(x_proj)
-    keep_cache = backend.is_grad_enabled()
-    h_prev_all = xp.empty_like(x_proj) if keep_cache else None  # the state each step started from
-    h = h0
+    check_nonlinearity(nonlinearity)
+    x_proj = project_input(x, weight_ih, bias_ih)
+    num_steps, batch, hidden = x_proj.shape
+    active = step_mask(lengths, num_steps)
+    states = xp.empty((num_steps + 1, batch, hidden), dtype=x_proj.dtype)
+    states[0] = h0
     for t in range(num_steps):
-        if keep_cache:
-            h_prev_all[t] = h
-        pre = x_proj[t] + h @ weight_hh.T
+        pre = x_proj[t] + states[t] @ weight_hh.T
         if bias_hh is not None:
             pre += bias_hh
         h_new = xp.tanh(pre) if nonlinearity == "tanh" else xp.maximum(pre, 0)
-        if mask is None:
-            h = h_new
-            output[t] = h_new
-        else:
-            output[t] = mask[t] * h_new
-            h = output[t] + (1 - mask[t]) * h
+        states[t + 1] = _keep_where(None if active is None else active[t], h_new, states[t])
     cache = None
-    if keep_cache:
-        # `output` holds act(pre) where the mask is 1, which is all the derivative needs
-        # (masked steps receive no gradient).
-        cache = (output, h_prev_all, weight_hh, bias_hh is not None, nonlinearity, mask)
-    return output, h, cache
+    if backend.is_grad_enabled():
+        cache = RNNCache(x, weight_ih, states, weight_hh, None, bias_hh is not None, nonlinearity, active)
+    return layer_output(states, active), states[num_steps].copy(), cache
 
 
-def rnn_backward(grad_output, grad_h_n, cache):
-    """grad_output (L,N,H) or None, grad_h_n (N,H) or None -> grad_x_proj (L,N,H), grad_h0 (N,H), {"weight_hh", "bias_hh"}"""
+def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
+    """grad_output (L,N,H) or None, grad_h_n (N,H) or None -> grad_x, grad_h0 (N,H),
+    {"weight_ih", "bias_ih", "weight_hh", "bias_hh"}"""
     xp = backend.xp
-    if cache is None:
-        raise RuntimeError("rnn_backward: no cache (the forward ran under no_grad)")
-    output, h_prev_all, weight_hh, has_bias, nonlinearity, mask = cache
-    num_steps, batch, hidden = output.shape
-    grad_h = _zeros_if_none(grad_h_n, (batch, hidden), output.dtype)
-    grad_pre_all = xp.empty_like(output)
-    if nonlinearity == "tanh":
-        act_derivative = 1 - output * output  # tanh' = 1 - tanh^2
+    check_cache(cache, "rnn_backward")
+    states, weight_hh = cache.states, cache.weight_hh
+    num_steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
+    mask = _float_mask(cache.active, states.dtype)
+    h_all = states[1:]  # act(pre) at every active step, all the derivative needs (padded steps get no gradient)
+    if cache.nonlinearity == "tanh":
+        act_derivative = 1 - h_all * h_all  # tanh' = 1 - tanh^2
     else:
-        act_derivative = (output > 0).astype(output.dtype)  # relu' = 1 where the output is positive
+        act_derivative = (h_all > 0).astype(states.dtype)  # relu' = 1 where the output is positive
+    grad_h = _zeros_if_none(grad_h_n, (batch, hidden), states.dtype)
+    grad_pre_all = xp.empty((num_steps, batch, hidden), dtype=states.dtype)
     for t in reversed(range(num_steps)):
         grad_h_new = grad_h if grad_output is None else grad_h + grad_output[t]
         if mask is not None:
@@ -107,73 +210,74 @@ def rnn_backward(grad_output, grad_h_n, cache):
         grad_h_from_new = grad_pre @ weight_hh
         grad_h = grad_h_from_new if mask is None else grad_h_from_new + (1 - mask[t]) * grad_h
     flat_grad_pre = grad_pre_all.reshape(num_steps * batch, hidden)
-    grads = {
-        "weight_hh": flat_grad_pre.T @ h_prev_all.reshape(num_steps * batch, hidden),
-        "bias_hh": flat_grad_pre.sum(axis=0) if has_bias else None,
-    }
-    return grad_pre_all, grad_h, grads
+    grad_bias_hh = flat_grad_pre.sum(axis=0) if cache.has_bias else None
+    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_pre_all, cache.x, cache.weight_ih,
+                                                                  cache.has_bias, grad_bias_hh)
+    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
+             "weight_hh": flat_grad_pre.T @ states[:num_steps].reshape(num_steps * batch, hidden),
+             "bias_hh": grad_bias_hh}
+    return grad_x, grad_h, grads
 
 
 # ------------------------------------------------------------------------------------------------
-# LSTM:  i, f, g, o = split(x_proj_t + h_{t-1} @ W_hh.T + b_hh)  (sigmoid, sigmoid, tanh, sigmoid)
+# LSTM:  i, f, g, o = split(x_t W_ih.T + b_ih + h_{t-1} W_hh.T + b_hh)  (sigmoid, sigmoid, tanh, sigmoid)
 #        c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)   [ then h_t = h_t @ W_hr.T with projections ]
 # ------------------------------------------------------------------------------------------------
-def lstm_forward(x_proj, h0, c0, weight_hh, bias_hh, weight_hr=None, lengths=None):
-    """x_proj (L,N,4H), h0 (N,H_out), c0 (N,H) -> output (L,N,H_out), h_n (N,H_out), c_n (N,H), cache"""
+def lstm_forward(x, h0, c0, weight_ih, bias_ih, weight_hh, bias_hh, weight_hr=None, lengths=None):
+    """x (L,N,H_in), h0 (N,H_out), c0 (N,H) -> output (L,N,H_out), h_n (N,H_out), c_n (N,H), LSTMCache"""
     xp = backend.xp
+    x_proj = project_input(x, weight_ih, bias_ih)
     num_steps, batch, four_hidden = x_proj.shape
     hidden = four_hidden // 4
-    out_size = h0.shape[-1]
-    mask = _step_mask(lengths, num_steps, x_proj.dtype)
-    output = xp.empty((num_steps, batch, out_size), dtype=x_proj.dtype)
+    dtype = x_proj.dtype
+    active = step_mask(lengths, num_steps)
     keep_cache = backend.is_grad_enabled()
-    if keep_cache:
-        gates_all = xp.empty_like(x_proj)  # activated i, f, g, o
-        tanh_c_all = xp.empty((num_steps, batch, hidden), dtype=x_proj.dtype)
-        c_prev_all = xp.empty((num_steps, batch, hidden), dtype=x_proj.dtype)
-        h_prev_all = xp.empty((num_steps, batch, out_size), dtype=x_proj.dtype)
-    h, c = h0, c0
+    gates_all = xp.empty_like(x_proj) if keep_cache else None
+    h_full_all = xp.empty((num_steps, batch, hidden), dtype=dtype) if keep_cache and weight_hr is not None else None
+    cells = xp.empty((num_steps + 1, batch, hidden), dtype=dtype)
+    states = xp.empty((num_steps + 1, batch, h0.shape[-1]), dtype=dtype)
+    cells[0], states[0] = c0, h0
     for t in range(num_steps):
-        gates = x_proj[t] + h @ weight_hh.T
+        gates = x_proj[t] + states[t] @ weight_hh.T
         if bias_hh is not None:
             gates += bias_hh
         gates[:, : 2 * hidden] = _sigmoid(gates[:, : 2 * hidden])  # i, f
         gates[:, 2 * hidden : 3 * hidden] = xp.tanh(gates[:, 2 * hidden : 3 * hidden])  # g
         gates[:, 3 * hidden :] = _sigmoid(gates[:, 3 * hidden :])  # o
         i, f, g, o = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
-        c_new = f * c + i * g
-        tanh_c = xp.tanh(c_new)
-        h_new = o * tanh_c
+        c_new = f * cells[t] + i * g
+        h_new = o * xp.tanh(c_new)
+        if keep_cache:
+            gates_all[t] = gates
+            if h_full_all is not None:
+                h_full_all[t] = h_new
         if weight_hr is not None:
             h_new = h_new @ weight_hr.T
-        if keep_cache:
-            gates_all[t], tanh_c_all[t], c_prev_all[t], h_prev_all[t] = gates, tanh_c, c, h
-        if mask is None:
-            h, c = h_new, c_new
-            output[t] = h_new
-        else:
-            output[t] = mask[t] * h_new
-            h = output[t] + (1 - mask[t]) * h
-            c = mask[t] * c_new + (1 - mask[t]) * c
+        active_t = None if active is None else active[t]
+        cells[t + 1] = _keep_where(active_t, c_new, cells[t])
+        states[t + 1] = _keep_where(active_t, h_new, states[t])
     cache = None
     if keep_cache:
-        cache = (gates_all, tanh_c_all, c_prev_all, h_prev_all, weight_hh, bias_hh is not None, weight_hr, mask)
-    return output, h, c, cache
+        cache = LSTMCache(x, weight_ih, gates_all, cells, states, h_full_all, weight_hh, None,
+                          bias_hh is not None, weight_hr, active)
+    return layer_output(states, active), states[num_steps].copy(), cells[num_steps].copy(), cache
 
 
-def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
-    """-> grad_x_proj (L,N,4H), grad_h0 (N,H_out), grad_c0 (N,H), {"weight_hh", "bias_hh", "weight_hr"}"""
+def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
+    """-> grad_x, grad_h0 (N,H_out), grad_c0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh", "weight_hr"}"""
     xp = backend.xp
-    if cache is None:
-        raise RuntimeError("lstm_backward: no cache (the forward ran under no_grad)")
-    gates_all, tanh_c_all, c_prev_all, h_prev_all, weight_hh, has_bias, weight_hr, mask = cache
+    check_cache(cache, "lstm_backward")
+    gates_all, cells, states, weight_hh, weight_hr = cache.gates, cache.cells, cache.states, cache.weight_hh, \
+        cache.weight_hr
     num_steps, batch, four_hidden = gates_all.shape
     hidden = four_hidden // 4
-    out_size = h_prev_all.shape[-1]
+    out_size = states.shape[-1]
     dtype = gates_all.dtype
+    mask = _float_mask(cache.active, dtype)
+    tanh_c_all = xp.tanh(cells[1:])
     grad_h = _zeros_if_none(grad_h_n, (batch, out_size), dtype)
     grad_c = _zeros_if_none(grad_c_n, (batch, hidden), dtype)
-    grad_gates_all = xp.empty_like(gates_all)  # gradient of the pre-activations = grad_x_proj
+    grad_gates_all = xp.empty_like(gates_all)  # gradient of the pre-activations = grad of x_proj
     grad_h_new_all = xp.empty((num_steps, batch, out_size), dtype=dtype) if weight_hr is not None else None
     for t in reversed(range(num_steps)):
         i, f, g, o = (gates_all[t, :, k * hidden : (k + 1) * hidden] for k in range(4))
@@ -191,7 +295,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
         grad_c_new = grad_c_new + grad_h_new * o * (1 - tanh_c * tanh_c)
         # c = f * c_prev + i * g
         grad_i = grad_c_new * g
-        grad_f = grad_c_new * c_prev_all[t]
+        grad_f = grad_c_new * cells[t]
         grad_g = grad_c_new * i
         grad_pre = grad_gates_all[t]
         grad_pre[:, :hidden] = grad_i * i * (1 - i)  # sigmoid' = s (1 - s)
@@ -204,40 +308,40 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
             grad_h_prev += (1 - mask[t]) * grad_h
             grad_c_prev += (1 - mask[t]) * grad_c
         grad_h, grad_c = grad_h_prev, grad_c_prev
-    flat_grad_gates = grad_gates_all.reshape(num_steps * batch, four_hidden)
-    grads = {
-        "weight_hh": flat_grad_gates.T @ h_prev_all.reshape(num_steps * batch, out_size),
-        "bias_hh": flat_grad_gates.sum(axis=0) if has_bias else None,
-        "weight_hr": None,
-    }
+    rows = num_steps * batch
+    flat_grad_gates = grad_gates_all.reshape(rows, four_hidden)
+    grad_bias_hh = flat_grad_gates.sum(axis=0) if cache.has_bias else None
+    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_gates_all, cache.x, cache.weight_ih,
+                                                                  cache.has_bias, grad_bias_hh)
+    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
+             "weight_hh": flat_grad_gates.T @ states[:num_steps].reshape(rows, out_size),
+             "bias_hh": grad_bias_hh, "weight_hr": None}
     if weight_hr is not None:
-        # The unprojected hidden state o * tanh(c) is recomputed for all steps at once.
-        h_full = gates_all[:, :, 3 * hidden :] * tanh_c_all
-        grads["weight_hr"] = (
-            grad_h_new_all.reshape(num_steps * batch, out_size).T @ h_full.reshape(num_steps * batch, hidden)
-        )
-    return grad_gates_all, grad_h, grad_c, grads
+        grads["weight_hr"] = grad_h_new_all.reshape(rows, out_size).T @ cache.h_full.reshape(rows, hidden)
+    return grad_x, grad_h, grad_c, grads
 
 
 # ------------------------------------------------------------------------------------------------
 # GRU:  r = sigmoid(x_r + h W_hr.T + b_hr);  z = sigmoid(x_z + h W_hz.T + b_hz)
 #       n = tanh(x_n + r * (h W_hn.T + b_hn));  h_t = (1 - z) * n + z * h_{t-1}
-# (b_hn sits inside r * (...), as in PyTorch and cuDNN.)
+# (x_* = x_t W_i*.T + b_i*; b_hn sits inside r * (...), as in PyTorch and cuDNN.)
 # ------------------------------------------------------------------------------------------------
-def gru_forward(x_proj, h0, weight_hh, bias_hh, lengths=None):
-    """x_proj (L,N,3H), h0 (N,H) -> output (L,N,H), h_n (N,H), cache"""
+def gru_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, lengths=None):
+    """x (L,N,H_in), h0 (N,H) -> output (L,N,H), h_n (N,H), GRUCache"""
     xp = backend.xp
+    x_proj = project_input(x, weight_ih, bias_ih)
     num_steps, batch, three_hidden = x_proj.shape
     hidden = three_hidden // 3
-    mask = _step_mask(lengths, num_steps, x_proj.dtype)
-    output = xp.empty((num_steps, batch, hidden), dtype=x_proj.dtype)
+    dtype = x_proj.dtype
+    active = step_mask(lengths, num_steps)
     keep_cache = backend.is_grad_enabled()
     if keep_cache:
-        rzn_all = xp.empty_like(x_proj)  # activated r, z, n
-        hidden_n_all = xp.empty((num_steps, batch, hidden), dtype=x_proj.dtype)  # h W_hn.T + b_hn
-        h_prev_all = xp.empty((num_steps, batch, hidden), dtype=x_proj.dtype)
-    h = h0
+        gates_all = xp.empty_like(x_proj)  # activated r, z, n
+        hidden_n_all = xp.empty((num_steps, batch, hidden), dtype=dtype)
+    states = xp.empty((num_steps + 1, batch, hidden), dtype=dtype)
+    states[0] = h0
     for t in range(num_steps):
+        h = states[t]
         hidden_gates = h @ weight_hh.T
         if bias_hh is not None:
             hidden_gates += bias_hh
@@ -247,35 +351,30 @@ def gru_forward(x_proj, h0, weight_hh, bias_hh, lengths=None):
         n = xp.tanh(x_proj[t, :, 2 * hidden :] + r * hidden_n)
         h_new = n + z * (h - n)  # = (1 - z) * n + z * h
         if keep_cache:
-            rzn_all[t, :, : 2 * hidden] = r_z
-            rzn_all[t, :, 2 * hidden :] = n
-            hidden_n_all[t], h_prev_all[t] = hidden_n, h
-        if mask is None:
-            h = h_new
-            output[t] = h_new
-        else:
-            output[t] = mask[t] * h_new
-            h = output[t] + (1 - mask[t]) * h
+            gates_all[t, :, : 2 * hidden] = r_z
+            gates_all[t, :, 2 * hidden :] = n
+            hidden_n_all[t] = hidden_n
+        states[t + 1] = _keep_where(None if active is None else active[t], h_new, h)
     cache = None
     if keep_cache:
-        cache = (rzn_all, hidden_n_all, h_prev_all, weight_hh, bias_hh is not None, mask)
-    return output, h, cache
+        cache = GRUCache(x, weight_ih, gates_all, hidden_n_all, states, weight_hh, None, bias_hh is not None, active)
+    return layer_output(states, active), states[num_steps].copy(), cache
 
 
-def gru_backward(grad_output, grad_h_n, cache):
-    """-> grad_x_proj (L,N,3H), grad_h0 (N,H), {"weight_hh", "bias_hh"}"""
+def gru_backward(grad_output, grad_h_n, cache: GRUCache):
+    """-> grad_x, grad_h0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh"}"""
     xp = backend.xp
-    if cache is None:
-        raise RuntimeError("gru_backward: no cache (the forward ran under no_grad)")
-    rzn_all, hidden_n_all, h_prev_all, weight_hh, has_bias, mask = cache
-    num_steps, batch, three_hidden = rzn_all.shape
+    check_cache(cache, "gru_backward")
+    gates_all, states, weight_hh = cache.gates, cache.states, cache.weight_hh
+    num_steps, batch, three_hidden = gates_all.shape
     hidden = three_hidden // 3
-    grad_h = _zeros_if_none(grad_h_n, (batch, hidden), rzn_all.dtype)
-    grad_x_proj = xp.empty_like(rzn_all)
-    grad_hidden_gates_all = xp.empty_like(rzn_all)  # gradient of h W_hh.T + b_hh
+    mask = _float_mask(cache.active, gates_all.dtype)
+    grad_h = _zeros_if_none(grad_h_n, (batch, hidden), gates_all.dtype)
+    grad_x_proj = xp.empty_like(gates_all)
+    grad_hidden_gates_all = xp.empty_like(gates_all)  # gradient of h W_hh.T + b_hh
     for t in reversed(range(num_steps)):
-        r, z, n = (rzn_all[t, :, k * hidden : (k + 1) * hidden] for k in range(3))
-        h_prev = h_prev_all[t]
+        r, z, n = (gates_all[t, :, k * hidden : (k + 1) * hidden] for k in range(3))
+        h_prev = states[t]
         grad_h_new = grad_h if grad_output is None else grad_h + grad_output[t]
         if mask is not None:
             grad_h_new = mask[t] * grad_h_new
@@ -283,7 +382,7 @@ def gru_backward(grad_output, grad_h_n, cache):
         grad_n_pre = grad_h_new * (1 - z) * (1 - n * n)
         grad_z_pre = grad_h_new * (h_prev - n) * z * (1 - z)
         # n = tanh(x_n + r * hidden_n): r scales the whole hidden part, bias b_hn included.
-        grad_r_pre = grad_n_pre * hidden_n_all[t] * r * (1 - r)
+        grad_r_pre = grad_n_pre * cache.hidden_n[t] * r * (1 - r)
         grad_x_proj[t, :, :hidden] = grad_r_pre
         grad_x_proj[t, :, hidden : 2 * hidden] = grad_z_pre
         grad_x_proj[t, :, 2 * hidden :] = grad_n_pre
@@ -295,9 +394,11 @@ def gru_backward(grad_output, grad_h_n, cache):
         if mask is not None:
             grad_h_prev += (1 - mask[t]) * grad_h
         grad_h = grad_h_prev
-    flat_grad_hidden_gates = grad_hidden_gates_all.reshape(num_steps * batch, three_hidden)
-    grads = {
-        "weight_hh": flat_grad_hidden_gates.T @ h_prev_all.reshape(num_steps * batch, hidden),
-        "bias_hh": flat_grad_hidden_gates.sum(axis=0) if has_bias else None,
-    }
-    return grad_x_proj, grad_h, grads
+    rows = num_steps * batch
+    flat_grad_hidden_gates = grad_hidden_gates_all.reshape(rows, three_hidden)
+    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_x_proj, cache.x, cache.weight_ih,
+                                                                  cache.has_bias)
+    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
+             "weight_hh": flat_grad_hidden_gates.T @ states[:num_steps].reshape(rows, hidden),
+             "bias_hh": flat_grad_hidden_gates.sum(axis=0) if cache.has_bias else None}
+    return grad_x, grad_h, grads

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fused
+from .. import fast
 from .optimizer import Optimizer, check_non_negative, lerp_
 
 
@@ -66,14 +66,11 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1 ** step)
         bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
         max_exp_avg_sq = state["max_exp_avg_sq"] if group["amsgrad"] else None
-        kernel = fused.adam_kernel() if 1 - beta1 < 0.5 else None
-        if kernel is not None and fused.fusable(param.data, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-            # the lines below in one pass (same operations, same rounding): optim/fused.py
-            scalar = param.data.dtype.type
-            kernel(param.data.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
-                   (exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq).reshape(-1), group["amsgrad"],
-                   scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(step_size),
-                   scalar(bias_correction2_sqrt), scalar(group["eps"]))
+        compiled = fast.load("adam") if 1 - beta1 < 0.5 else None  # None when the switch is off
+        if compiled is not None and compiled.fusable(param.data, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+            # the lines below in one pass (same operations, same rounding): rnnlab/fast/adam.py
+            compiled.adam_update(param.data, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, group["amsgrad"], beta1,
+                                 beta2, step_size, bias_correction2_sqrt, group["eps"])
             return
         lerp_(exp_avg, grad, 1 - beta1)
         exp_avg_sq *= beta2

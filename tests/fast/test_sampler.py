@@ -1,4 +1,4 @@
-"""The compiled one-stream sampler (rnnlab.models.fast_sampling) against the layer path and the NumPy draw."""
+"""The compiled one-stream sampler (rnnlab.fast.sampler) against the layer path and the NumPy draw."""
 import numpy as np
 import pytest
 
@@ -9,8 +9,9 @@ require_optional("numba")
 import rnnlab  # noqa: E402
 from rnnlab.data import Vocabulary  # noqa: E402
 from rnnlab.models import CharRNN, charrnn, sample_from_logits  # noqa: E402
-from rnnlab.models.fast_sampling import CHUNK, CompiledSampler, draw_index  # noqa: E402
-from rnnlab.nn import fast_setup  # noqa: E402
+from rnnlab import fast  # noqa: E402
+from rnnlab.fast.sampler import CHUNK, CompiledSampler, draw_index  # noqa: E402
+from compiled_paths import compiled_path  # noqa: E402
 
 TEXT = "hello world, the quick brown fox jumps over the lazy dog. 안녕 세상"
 CELLS = ["rnn", "rnn_relu", "lstm", "gru"]
@@ -73,24 +74,22 @@ def test_generate_takes_the_compiled_path_for_one_float32_stream(monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(CompiledSampler, "generate_ids", spy)
-    try:
-        fast_setup.use_fast(True)                                      # even under RNNLAB_FAST=0
+    with compiled_path("sampler"):                                 # even under RNNLAB_FAST=0
         assert len(model.sample("he", 10, seed=0)) == 10 and calls == [10]
         list(model.generate_batch("he", 5, num_samples=3, seed=0))    # several streams: the NumPy path
         assert calls == [10]
         assert not charrnn.use_compiled_sampling(CharRNN(5, hidden_size=4, dtype=np.float64), 1)
-        fast_setup.use_fast(False)                                     # the reference: the NumPy path
+    with fast.use(False):                                          # the reference: the NumPy path
         assert not charrnn.use_compiled_sampling(model, 1)
         model.sample("he", 10, seed=0)
-        assert calls == [10]
-    finally:
-        fast_setup.install()
+    assert calls == [10]
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_greedy_gives_the_numpy_paths_characters(cell, monkeypatch):
     model = make_model(cell, hidden_size=24, seed=11)
-    compiled = model.sample("the qu", 2 * CHUNK + 7, greedy=True)
+    with compiled_path("sampler"):
+        compiled = model.sample("the qu", 2 * CHUNK + 7, greedy=True)
     numpy_path(monkeypatch)
     assert model.sample("the qu", 2 * CHUNK + 7, greedy=True) == compiled
     assert len(set(compiled)) > 1  # not a degenerate one-character loop
@@ -192,11 +191,13 @@ def test_seeded_text_is_the_numpy_paths_text(cell, monkeypatch):
     rounded differently right at a CDF boundary could change a character (not seen here)."""
     model = make_model(cell, hidden_size=24, seed=12)
     options = [dict(seed=3), dict(seed=4, temperature=0.7, top_k=9), dict(seed=5, top_p=0.9, temperature=1.3)]
-    compiled = [model.sample("the qu", 2 * CHUNK + 9, **kwargs) for kwargs in options]
+    with compiled_path("sampler"):
+        compiled = [model.sample("the qu", 2 * CHUNK + 9, **kwargs) for kwargs in options]
     numpy_path(monkeypatch)
     assert [model.sample("the qu", 2 * CHUNK + 9, **kwargs) for kwargs in options] == compiled
     rnnlab.manual_seed(8)
     from_global = model.sample("the qu", 50)
     rnnlab.manual_seed(8)
     monkeypatch.undo()
-    assert model.sample("the qu", 50) == from_global
+    with compiled_path("sampler"):
+        assert model.sample("the qu", 50) == from_global

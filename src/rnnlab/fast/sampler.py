@@ -4,17 +4,16 @@ The NumPy path (:meth:`CharRNN.lean_step` + :func:`sample_from_logits`) spends m
 time in Python glue and small NumPy calls. Here a chunk of characters is one numba call that, for each
 character, does (``G`` = gates per layer: ``H``, ``3H`` or ``4H``)::
 
-    x      = table[id]                        # layer 0: embedding.weight @ W_ih_l0.T + b_ih_l0 (+ b_hh_l0), (V, G)
+    x      = table[id]                        # layer 0: embedding.weight @ W_ih_l0.T + b_ih_l0, (V, G)
     for each layer k:
         hg = W_hh_lk @ h_k                     # (G,)
-        h_k (and c_k) = cell(x, hg)            # tanh/relu RNN, LSTM or GRU update, as recurrent_fast
-        x  = W_ih_l(k+1) @ h_k + bias          # next layer's input projection
+        h_k (and c_k) = cell(x, hg, b_hh_lk)   # the training path's compiled row update (cell_steps)
+        x  = W_ih_l(k+1) @ h_k + b_ih_l(k+1)   # next layer's input projection
     logits = decoder.weight @ h_top + decoder.bias
     id     = draw(logits / temperature, top_k, top_p, uniform) or argmax(logits) when greedy
 
 into buffers made once (no allocation per character, except ``top_p``'s ordering of the ``V`` scores).
-Biases fold where they add: ``b_hh`` into ``b_ih`` for RNN and LSTM, and GRU's ``r``/``z`` parts
-(its ``n`` part multiplies by ``r``, so it stays apart).
+The cell update is :mod:`rnnlab.fast.cell_steps`' row function, the one the training kernels run.
 
 **Randomness.** The draw is the inverse CDF of the same float64 distribution :func:`sample_from_logits`
 builds (temperature, ``top_k`` ties kept, ``top_p`` with the most likely character always kept):
@@ -35,15 +34,16 @@ bandwidth (one core reads ~28 GB/s here, two ~55 GB/s), so two threads nearly ha
 a cached kernel reaching them crashed a fresh process once (numba issues #8578, #9938), so they are
 not used.)
 
-Used by :meth:`CharRNN.generate` for one stream when the fast path is on (float32, numba importable,
-``RNNLAB_FAST`` not 0); see :func:`rnnlab.models.charrnn.use_compiled_sampling`.
+Used by :meth:`CharRNN.generate` for one stream when the compiled path is on (float32,
+:func:`rnnlab.fast.enabled`); see :func:`rnnlab.models.charrnn.use_compiled_sampling`.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from ..nn.recurrent_fast import _sigmoid, _tanh
+from . import record
+from .cell_steps import gru_row, lstm_activation_constants, lstm_row, rnn_row
+from .jit import dot_products, exact, kernel
 
 # Rows x columns of W_hh from which the products go to BLAS (threaded sgemv) instead of the compiled
 # single-thread loop (measured on the 2-core benchmark VM: LSTM 1 x 128 (512 x 128) is 1.3x faster
@@ -53,13 +53,9 @@ BLAS_MIN_WEIGHTS = 1024 * 1024
 CHUNK = 64
 
 _CELL_CODES = {"rnn": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
-_FASTMATH = {"contract", "reassoc"}   # reassociation: vectorised dot products (order of the sum changes)
 
 
-_jit = numba.njit(cache=True, fastmath=_FASTMATH, error_model="numpy", nogil=True)
-
-
-@_jit
+@dot_products   # reassociation: vectorised dot products (the order of each sum changes)
 def _matvec_add(weight, vector, bias, out):
     """out = weight @ vector + bias, one dot product per row."""
     rows, cols = weight.shape
@@ -71,7 +67,7 @@ def _matvec_add(weight, vector, bias, out):
         out[g] = acc + bias[g]
 
 
-@numba.njit(cache=True, error_model="numpy")   # float64 and no fast-math: NumPy's rounding
+@exact   # float64 and no fast-math: NumPy's rounding
 def _draw(logits, temperature, top_k, top_p, greedy, uniform, probs, scratch):
     """One id from logits (V,) float32, exactly as sample_from_logits' float64 inverse CDF given u."""
     vocab = logits.shape[0]
@@ -124,59 +120,51 @@ def _draw(logits, temperature, top_k, top_p, greedy, uniform, probs, scratch):
     return min(count, vocab - 1)
 
 
-@_jit
-def _cell_update(cell, x, hg, h_k, c_k):
-    """One layer's new state from x = W_ih @ input + biases and hg = W_hh @ h_k (+ GRU's b_hn), in place."""
-    hidden = h_k.shape[0]
+@kernel
+def _cell_update(cell, x, hg, bias_hh, scale, offset, h_k, c_k, h_new, c_new, hidden_n):
+    """One layer's new state, in place, from x = W_ih @ input + b_ih and hg = W_hh @ h_k: the row
+    update of the training kernels (h_new, c_new, hidden_n are scratch)."""
     if cell == 2:                                  # LSTM: i, f, g, o
-        for j in range(4 * hidden):
-            x[j] += hg[j]
-        for j in range(hidden):
-            c_k[j] = _sigmoid(x[hidden + j]) * c_k[j] + _sigmoid(x[j]) * _tanh(x[2 * hidden + j])
-        for j in range(hidden):
-            h_k[j] = _sigmoid(x[3 * hidden + j]) * _tanh(c_k[j])
+        lstm_row(x, hg, bias_hh, scale, offset, c_k, c_new, h_new)
+        c_k[:] = c_new
     elif cell == 3:                                # GRU: r, z, n
-        for j in range(hidden):
-            r = _sigmoid(x[j] + hg[j])
-            z = _sigmoid(x[hidden + j] + hg[hidden + j])
-            n = _tanh(x[2 * hidden + j] + r * hg[2 * hidden + j])
-            h_k[j] = n + z * (h_k[j] - n)
-    elif cell == 1:                                # RNN relu
-        for j in range(hidden):
-            value = x[j] + hg[j]
-            h_k[j] = value if value > 0 else np.float32(0.0)
-    else:                                          # RNN tanh
-        for j in range(hidden):
-            h_k[j] = _tanh(x[j] + hg[j])
+        gru_row(hg, x, bias_hh, h_k, hidden_n, h_new)
+    else:                                          # RNN tanh (0) or relu (1)
+        rnn_row(hg, x, bias_hh, cell == 1, h_new)
+    h_k[:] = h_new
 
 
-@_jit
-def _step(token, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits):
+@dot_products
+def _step(token, cell, table, w_ih, b_ih, w_hh, b_hh, scale, offset, dec_w, dec_b, h, c, x, hg, zeros, scratch_h,
+          scratch_c, hidden_n, logits):
     """Advance the stack by one character; logits (V,) of the next one are written in place."""
     num_layers = w_hh.shape[0]
     x[:] = table[token]
     for k in range(num_layers):
         if k:
-            _matvec_add(w_ih[k - 1], h[k - 1], bias_x[k], x)
-        _matvec_add(w_hh[k], h[k], bias_hn[k], hg)    # bias_hn: zeros except GRU's n part
-        _cell_update(cell, x, hg, h[k], c[k])
+            _matvec_add(w_ih[k - 1], h[k - 1], b_ih[k], x)
+        _matvec_add(w_hh[k], h[k], zeros, hg)
+        _cell_update(cell, x, hg, b_hh[k], scale, offset, h[k], c[k], scratch_h, scratch_c, hidden_n)
     _matvec_add(dec_w, h[num_layers - 1], dec_b, logits)
 
 
-@_jit
-def _generate(count, step_after_last, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg,
-              logits, temperature, top_k, top_p, greedy, uniforms, probs, scratch, out):
+@dot_products
+def _generate(count, step_after_last, cell, table, w_ih, b_ih, w_hh, b_hh, scale, offset, dec_w, dec_b, h, c, x,
+              hg, zeros, scratch_h, scratch_c, hidden_n, logits, temperature, top_k, top_p, greedy, uniforms, probs,
+              scratch, out):
     """Draw ``count`` ids from ``logits`` onward, stepping the model after each (and after the last one
     when ``step_after_last``); ids go to ``out``, state and logits are updated in place."""
     for i in range(count):
         token = _draw(logits, temperature, top_k, top_p, greedy, uniforms[i], probs, scratch)
         out[i] = token
         if i + 1 < count or step_after_last:
-            _step(token, cell, table, w_ih, w_hh, bias_x, bias_hn, dec_w, dec_b, h, c, x, hg, logits)
+            _step(token, cell, table, w_ih, b_ih, w_hh, b_hh, scale, offset, dec_w, dec_b, h, c, x, hg, zeros,
+                  scratch_h, scratch_c, hidden_n, logits)
 
 
 def draw_index(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, uniform=0.5) -> int:
     """The compiled draw for one row of logits ``(V,)`` given the uniform ``u`` in [0, 1) (for tests)."""
+    record("draw")
     logits = np.ascontiguousarray(logits, dtype=np.float32)
     vocab = logits.shape[0]
     return int(_draw(logits, float(temperature), int(top_k or 0), 1.0 if top_p is None else float(top_p),
@@ -190,6 +178,7 @@ class CompiledSampler:
     ``state`` (the model's structure, batch 1; ``None`` = zeros) and ``logits`` ``(1, V)`` or ``(V,)``.
 
     >>> import rnnlab
+    >>> import numpy as np
     >>> from rnnlab.models import CharRNN
     >>> _ = rnnlab.manual_seed(0)
     >>> model = CharRNN(5, hidden_size=8, num_layers=2, cell="lstm")
@@ -206,19 +195,13 @@ class CompiledSampler:
                     ("weight_ih", "bias_ih", "weight_hh", "bias_hh")] for k in range(layers)]
         hidden = model.hidden_size
         gates = weights[0][2].shape[0]
-        bias_x = np.empty((layers, gates), f32)
-        bias_hn = np.zeros((layers, gates), f32)
-        for k, (_, bias_ih, _, bias_hh) in enumerate(weights):
-            folded = bias_hh.copy()
-            if model.cell == "gru":              # n's hidden bias is multiplied by r: it stays with W_hh
-                bias_hn[k, 2 * hidden:] = bias_hh[2 * hidden:]
-                folded[2 * hidden:] = 0.0
-            bias_x[k] = bias_ih + folded
-        self.table = np.ascontiguousarray(model.embedding.weight.data.astype(f32) @ weights[0][0].T + bias_x[0])
-        self.w_hh = np.ascontiguousarray(np.stack([w[2] for w in weights]))
+        self.table = np.ascontiguousarray(model.embedding.weight.data.astype(f32) @ weights[0][0].T + weights[0][1])
         self.w_ih = (np.ascontiguousarray(np.stack([w[0] for w in weights[1:]])) if layers > 1
                      else np.zeros((1, gates, hidden), f32))
-        self.bias_x, self.bias_hn = bias_x, bias_hn
+        self.b_ih = np.ascontiguousarray(np.stack([w[1] for w in weights]))      # row 0 is in the table
+        self.w_hh = np.ascontiguousarray(np.stack([w[2] for w in weights]))
+        self.b_hh = np.ascontiguousarray(np.stack([w[3] for w in weights]))
+        self.scale, self.offset = lstm_activation_constants(hidden) if model.cell == "lstm" else (self.b_hh[0],) * 2
         self.dec_w = np.ascontiguousarray(model.decoder.weight.data.astype(f32))
         self.dec_b = np.ascontiguousarray(model.decoder.bias.data.astype(f32))
         self.vocab_size = self.dec_w.shape[0]
@@ -233,20 +216,23 @@ class CompiledSampler:
         self.logits = np.zeros(self.vocab_size, f32)
         if logits is not None:
             self.logits[:] = np.asarray(logits).reshape(-1)
-        self.x, self.hg = np.empty(gates, f32), np.empty(gates, f32)
+        self.x, self.hg, self.zeros = np.empty(gates, f32), np.empty(gates, f32), np.zeros(gates, f32)
+        self.scratch_h, self.scratch_c, self.hidden_n = (np.empty(hidden, f32) for _ in range(3))
         self.probs, self.scratch = np.empty(self.vocab_size), np.empty(self.vocab_size)
         self.uniforms = np.zeros(CHUNK)
         self.ids = np.zeros(CHUNK, np.int64)
         self.blas = gates * hidden >= BLAS_MIN_WEIGHTS if blas is None else bool(blas)
 
     def _arrays(self):
-        return (self.cell_code, self.table, self.w_ih, self.w_hh, self.bias_x, self.bias_hn, self.dec_w,
-                self.dec_b, self.h, self.c, self.x, self.hg, self.logits)
+        return (self.cell_code, self.table, self.w_ih, self.b_ih, self.w_hh, self.b_hh, self.scale, self.offset,
+                self.dec_w, self.dec_b, self.h, self.c, self.x, self.hg, self.zeros, self.scratch_h, self.scratch_c,
+                self.hidden_n, self.logits)
 
     def step(self, token: int) -> np.ndarray:
         """Feed one id; returns (a copy of) the next character's logits ``(V,)``."""
         if not 0 <= int(token) < self.vocab_size:
             raise ValueError(f"id {token} is out of range for a vocabulary of {self.vocab_size}")
+        record("sampler")
         if self.blas:
             self._blas_step(int(token))
         else:
@@ -260,10 +246,10 @@ class CompiledSampler:
         for k in range(self.w_hh.shape[0]):
             if k:
                 np.dot(self.w_ih[k - 1], h[k - 1], out=x)
-                x += self.bias_x[k]
+                x += self.b_ih[k]
             np.dot(self.w_hh[k], h[k], out=hg)
-            hg += self.bias_hn[k]
-            _cell_update(self.cell_code, x, hg, h[k], c[k])
+            _cell_update(self.cell_code, x, hg, self.b_hh[k], self.scale, self.offset, h[k], c[k], self.scratch_h,
+                         self.scratch_c, self.hidden_n)
         np.dot(self.dec_w, h[-1], out=self.logits)
         self.logits += self.dec_b
 
@@ -277,6 +263,7 @@ class CompiledSampler:
         """Yield ``length`` ids, drawn from the current logits onward, ``CHUNK`` per compiled call.
 
         ``rng`` supplies one float64 uniform per character (not used when ``greedy``)."""
+        record("sampler")
         top_k = int(top_k or 0)
         top_p = 1.0 if top_p is None else float(top_p)
         done = 0
