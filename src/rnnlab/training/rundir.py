@@ -12,6 +12,7 @@ A run directory holds::
                                         data position, rng state, optimizer hyper-parameters, scheduler
                                         state, best validation loss, history) plus format_version
     RUN_DIR/best.safetensors            the weights with the best validation loss (layout of model.safetensors)
+    RUN_DIR/.lock                       the advisory lock a training process holds (its PID inside)
 
 Every file is written atomically (:mod:`rnnlab.training.atomic`). Use::
 
@@ -25,6 +26,10 @@ Every file is written atomically (:mod:`rnnlab.training.atomic`). Use::
     loaded = load_run("runs/hamlet", "charlm", "best")         # config, model (eval mode), vocabulary
     model = load("runs/hamlet")                                # what rnnlab.load returns
 
+A process trains in a run directory only under its lock (:meth:`RunDirectory.lock`: ``fcntl.flock``, which
+the kernel releases when the process dies, even by ``kill -9``); a second process gets one line naming
+the PID that holds it. Non-finite weights never load (:func:`load_model`) and are never saved as best.
+
 Which kind of run a directory holds is decided in one place, :func:`check_kind` (runs written before
 "kind" was recorded are char-LM runs). Files from a newer format (``format_version`` above
 :data:`FORMAT_VERSION`) and missing or damaged files raise a one-line :class:`~rnnlab.errors.RnnlabError`
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +48,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import RnnlabError
-from .atomic import atomic_write_json
+from .atomic import atomic_write_json, remove_stale_temporaries
 from .safetensors_io import load_safetensors, save_safetensors
 
 FORMAT_VERSION = 1
@@ -51,12 +57,16 @@ CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 TRAINING_STATE_FILE = "training_state.safetensors"
 BEST_FILE = "best.safetensors"
+LOCK_FILE = ".lock"
 MODEL_PREFIX = "model/"
 
 # kind -> (what the messages call it, the command that writes it, the config.json keys it must hold)
 KINDS = {
     "charlm": ("a character language model", "rnnlab train", ("model", "vocabulary")),
     "classify": ("a classifier", "rnnlab classify train", ("model",)),
+    "seq2seq": ("a sequence-to-sequence model", "rnnlab seq2seq train",
+                ("model", "source_vocabulary", "target_vocabulary")),
+    "tagger": ("a sequence tagger", "rnnlab tag train", ("model", "vocabulary")),
 }
 # the names --checkpoint (and rnnlab.load's checkpoint=) takes; None means best if saved, else latest
 CHECKPOINT_NAMES = ("best", "latest")
@@ -114,6 +124,60 @@ class RunDirectory:
     def has_best(self) -> bool:
         return self.best_path.is_file()
 
+    # --- the lock -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run directory's lock while the block runs (a training process, start to end).
+
+        An exclusive ``fcntl.flock`` on ``RUN_DIR/.lock`` (which then holds this process's PID): the kernel
+        releases it when the file is closed or the process dies, so a killed run never leaves it behind.
+        Another process holding it is one RnnlabError line naming its PID. On acquiring it, temporary files
+        that a killed writer left (:func:`rnnlab.training.atomic.remove_stale_temporaries`) are removed. A
+        directory this lock had to make, and that holds nothing else when the block ends, is removed again.
+        Where ``fcntl`` does not exist (Windows), nothing is locked.
+        """
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        made = not self.path.exists()
+        self._make_directory()
+        lock_path = self.path / LOCK_FILE
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as error:
+            raise RnnlabError(f"{lock_path}: cannot open the run's lock file ({error.strerror or error}); "
+                              f"check the permissions of {self.path}, or choose another --out") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                raise RnnlabError(f"{self.path}: another rnnlab process (PID {holder}) is training in this run "
+                                  f"directory; wait for it to finish or stop it, or choose another --out") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            for directory in (self.path, self.path / "checkpoints"):
+                remove_stale_temporaries(directory)
+            yield
+        finally:
+            if made and {entry.name for entry in self.path.iterdir()} <= {LOCK_FILE}:
+                # nothing was written (the run stopped before its config): leave no half-made directory
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
+                    self.path.rmdir()
+            os.close(fd)  # releases the lock
+
+    def _make_directory(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise RnnlabError(f"{self.path}: exists and is not a directory; choose another --out")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RnnlabError(f"{self.path}: cannot create the run directory ({error.strerror or error}); "
+                              f"choose another --out") from None
+
     # --- config -------------------------------------------------------------------------------
     def create(self, config: dict, overwrite: bool = False) -> None:
         """Make the directory and write ``config.json`` (with ``format_version`` and ``rnnlab_version``).
@@ -125,11 +189,7 @@ class RunDirectory:
         if self.exists() and not overwrite:
             raise RnnlabError(f"{self.path}: already holds a run; add --resume to continue it, "
                               f"or choose another --out")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RnnlabError(f"{self.path}: cannot create the run directory ({error.strerror or error}); "
-                              f"choose another --out") from None
+        self._make_directory()
         if overwrite:
             for name in (MODEL_FILE, TRAINING_STATE_FILE, BEST_FILE):
                 with contextlib.suppress(FileNotFoundError):
@@ -348,6 +408,12 @@ def open_for_resume(out, kind: str) -> tuple[RunDirectory, dict]:
 # loading a trained run (rnnlab.load, ``rnnlab sample``/``eval``, ``rnnlab classify eval``)
 # ---------------------------------------------------------------------------------------------------
 
+def non_finite_names(weights: dict) -> list[str]:
+    """The names of the floating-point arrays in ``weights`` that hold a NaN or an infinity."""
+    return [name for name, value in weights.items()
+            if np.asarray(value).dtype.kind == "f" and not np.isfinite(value).all()]
+
+
 def load_model(run: RunDirectory, build_model, checkpoint=None):
     """``(model, name)``: ``build_model()`` (from config.json) with the weights ``checkpoint`` names
     (:func:`resolve_checkpoint`) loaded, in evaluation mode.
@@ -361,6 +427,11 @@ def load_model(run: RunDirectory, build_model, checkpoint=None):
                           f"re-train or restore the file") from None
     path, name = resolve_checkpoint(run, checkpoint)
     weights, _ = run.load_file(path, f"the {name} weights")
+    broken = non_finite_names(weights)
+    if broken:
+        raise RnnlabError(f"{path}: the {name} weights hold NaN or infinite values ({broken[0]}"
+                          f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}); the training diverged: "
+                          f"use other weights (--checkpoint best), or train again with a lower --lr")
     try:
         model.load_state_dict(weights)
     except (KeyError, ValueError) as error:
