@@ -137,6 +137,22 @@ def mask_state(h_new, h_prev, active, h_out):
 # backward steps. The incoming state gradient is split in two: grad_rec (from the next step's
 # product with W_hh) and grad_carry (what passes a step unchanged: padded rows, GRU's z * grad h).
 # ------------------------------------------------------------------------------------------------
+@inline
+def incoming_grad(rec_row, carry_row, out_row, grad_row):
+    """grad_row = the gradient of an active row's new state: grad_rec + grad_carry + grad_output."""
+    for j in range(grad_row.shape[0]):
+        grad_row[j] = (rec_row[j] + carry_row[j]) + out_row[j]
+
+
+@inline
+def carry_past(rec_row, carry_row, grad_row):
+    """A padded row: its state passed the step unchanged, so does its gradient (kept in carry_row);
+    no gradient for the step's gates (grad_row = 0)."""
+    for j in range(carry_row.shape[0]):
+        carry_row[j] = rec_row[j] + carry_row[j]
+    grad_row[:] = ZERO
+
+
 @kernel
 def rnn_backward_step(h_t, grad_rec, grad_carry, grad_output_t, active, relu, grad_pre_t):
     """Active rows: grad_pre = (grad_rec + grad_carry + grad_out) * act'; carried rows keep the
@@ -145,9 +161,8 @@ def rnn_backward_step(h_t, grad_rec, grad_carry, grad_output_t, active, relu, gr
     for n in range(batch):
         rec_row, carry_row, pre_row = grad_rec[n], grad_carry[n], grad_pre_t[n]
         if active[n]:
-            y_row, out_row = h_t[n], grad_output_t[n]
-            for j in range(hidden):
-                pre_row[j] = (rec_row[j] + carry_row[j]) + out_row[j]
+            y_row = h_t[n]
+            incoming_grad(rec_row, carry_row, grad_output_t[n], pre_row)
             if relu:
                 for j in range(hidden):
                     pre_row[j] = pre_row[j] if y_row[j] > ZERO else ZERO
@@ -156,9 +171,7 @@ def rnn_backward_step(h_t, grad_rec, grad_carry, grad_output_t, active, relu, gr
                     pre_row[j] = pre_row[j] * (ONE - y_row[j] * y_row[j])
             carry_row[:] = ZERO
         else:
-            for j in range(hidden):
-                carry_row[j] = rec_row[j] + carry_row[j]
-            pre_row[:] = ZERO
+            carry_past(rec_row, carry_row, pre_row)
 
 
 @kernel
@@ -194,9 +207,7 @@ def lstm_backward_step(gates_t, c_prev_t, c_t, grad_rec, grad_carry, grad_output
                 grad_c_row[j] = grad_c_new * f
             carry_row[:] = ZERO
         else:
-            for j in range(hidden):
-                carry_row[j] = rec_row[j] + carry_row[j]
-            pre_row[:] = ZERO
+            carry_past(rec_row, carry_row, pre_row)
 
 
 @kernel
@@ -206,14 +217,10 @@ def masked_grad_sum(grad_rec, grad_carry, grad_output_t, active, grad_h_new):
     for n in range(batch):
         rec_row, carry_row, new_row = grad_rec[n], grad_carry[n], grad_h_new[n]
         if active[n]:
-            out_row = grad_output_t[n]
-            for j in range(size):
-                new_row[j] = (rec_row[j] + carry_row[j]) + out_row[j]
+            incoming_grad(rec_row, carry_row, grad_output_t[n], new_row)
             carry_row[:] = ZERO
         else:
-            for j in range(size):
-                carry_row[j] = rec_row[j] + carry_row[j]
-            new_row[:] = ZERO
+            carry_past(rec_row, carry_row, new_row)
 
 
 @kernel
@@ -228,8 +235,7 @@ def gru_backward_step(rzn_t, hidden_n_t, h_prev_t, grad_rec, grad_carry, grad_ou
         x_row, hg_row = grad_x_proj_t[n], grad_hidden_gates_t[n]
         if active[n]:
             rzn_row, hn_row, h_prev_row, out_row = rzn_t[n], hidden_n_t[n], h_prev_t[n], grad_output_t[n]
-            for j in range(hidden):   # grad h, parked in the r slot of grad_hidden_gates
-                hg_row[j] = (rec_row[j] + carry_row[j]) + out_row[j]
+            incoming_grad(rec_row, carry_row, out_row, hg_row[:hidden])  # grad h, parked in the r slot
             for j in range(hidden):
                 grad_h = hg_row[j]
                 r = rzn_row[j]
@@ -247,9 +253,7 @@ def gru_backward_step(rzn_t, hidden_n_t, h_prev_t, grad_rec, grad_carry, grad_ou
                 hg_row[hidden + j] = x_row[hidden + j]
                 hg_row[2 * hidden + j] = x_row[2 * hidden + j] * rzn_row[j]
         else:
-            for j in range(hidden):
-                carry_row[j] = rec_row[j] + carry_row[j]
-            x_row[:] = ZERO
+            carry_past(rec_row, carry_row, x_row)
             hg_row[:] = ZERO
 
 

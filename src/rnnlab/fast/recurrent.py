@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import backend
 from ..nn.recurrent_math import (GRUCache, LSTMCache, RNNCache, check_cache, check_nonlinearity, layer_output,
-                                 project_input, project_input_backward)
+                                 parameter_grads, project_input, project_input_backward)
 from . import record
 from .cell_steps import (gru_backward_step, gru_forward_step, lstm_activation_constants, lstm_backward_step,
                          lstm_forward_step, mask_state, masked_grad_sum, rnn_backward_step, rnn_forward_step,
@@ -176,13 +176,7 @@ def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
     for t in reversed(range(num_steps)):
         rnn_backward_step(states[t + 1], grad_rec, grad_carry, grad_outputs[t], active[t], relu, grad_pre[t])
         product(grad_pre[t], grad_rec)
-    flat_grad_pre = grad_pre.reshape(num_steps * batch, hidden)
-    grad_bias_hh = flat_grad_pre.sum(axis=0) if cache.has_bias else None
-    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_pre, cache.x, cache.weight_ih,
-                                                                  cache.has_bias, grad_bias_hh)
-    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
-             "weight_hh": flat_grad_pre.T @ states[:num_steps].reshape(num_steps * batch, hidden),
-             "bias_hh": grad_bias_hh}
+    grad_x, grads = parameter_grads(grad_pre, cache)
     return grad_x, grad_rec + grad_carry, grads
 
 
@@ -279,16 +273,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
             lstm_backward_step(gates_all[t], cells[t], cells[t + 1], grad_h_full, scratch_carry, zeros_hidden,
                                grad_c, active[t], grad_pre[t])
         product(grad_pre[t], grad_rec)
-    rows = num_steps * batch
-    flat_grad_pre = grad_pre.reshape(rows, four_hidden)
-    grad_bias_hh = flat_grad_pre.sum(axis=0) if cache.has_bias else None
-    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_pre, cache.x, cache.weight_ih,
-                                                                  cache.has_bias, grad_bias_hh)
-    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
-             "weight_hh": flat_grad_pre.T @ states[:num_steps].reshape(rows, out_size),
-             "bias_hh": grad_bias_hh, "weight_hr": None}
-    if projected:
-        grads["weight_hr"] = grad_h_new_all.reshape(rows, out_size).T @ cache.h_full.reshape(rows, hidden)
+    grad_x, grads = parameter_grads(grad_pre, cache, grad_h_new=grad_h_new_all if projected else None)
     return grad_x, grad_rec + grad_carry, grad_c, grads
 
 

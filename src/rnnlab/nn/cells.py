@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import backend
 from .module import Module, Parameter
 from .recurrent import cell_math
-from .recurrent_inputs import as_float_array, uniform_init
+from .recurrent_layout import as_float_array, check_greater_than_zero, check_types, uniform_init
 
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -24,14 +24,8 @@ class RNNCellBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, dtype=None):
         super().__init__()
-        for name, value, kind in (("input_size", input_size, int), ("hidden_size", hidden_size, int),
-                                  ("bias", bias, bool)):
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise TypeError(f"{name} should be of type {kind.__name__}, got: {type(value).__name__}")
-        if input_size <= 0:
-            raise ValueError("input_size must be greater than zero")
-        if hidden_size <= 0:
-            raise ValueError("hidden_size must be greater than zero")
+        check_types(("input_size", input_size, int), ("hidden_size", hidden_size, int), ("bias", bias, bool))
+        check_greater_than_zero(("input_size", input_size), ("hidden_size", hidden_size))
         xp = backend.xp
         self.input_size = input_size
         self.hidden_size = hidden_size

@@ -20,7 +20,8 @@ import numpy as np
 from .. import backend, fast
 from . import recurrent_math
 from .module import Module, Parameter
-from .recurrent_inputs import as_float_array, check_lengths, reverse_time, uniform_init
+from .recurrent_layout import (RecurrentLayout, check_greater_than_zero, check_lengths, check_types, reverse_time,
+                               uniform_init)
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "cell_math"]
 
@@ -54,7 +55,7 @@ class _ForwardCache(NamedTuple):
 # ------------------------------------------------------------------------------------------------
 # the shared base of RNN, LSTM and GRU
 # ------------------------------------------------------------------------------------------------
-class RNNBase(Module):
+class RNNBase(RecurrentLayout, Module):
     r"""Base class of :class:`RNN`, :class:`LSTM` and :class:`GRU` (PyTorch's ``RNNBase``).
 
     Args:
@@ -122,18 +123,10 @@ class RNNBase(Module):
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
                           stacklevel=3)
-        for name, value, kind in (("bias", bias, bool), ("batch_first", batch_first, bool),
-                                  ("bidirectional", bidirectional, bool), ("input_size", input_size, int),
-                                  ("hidden_size", hidden_size, int), ("num_layers", num_layers, int),
-                                  ("proj_size", proj_size, int)):
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise TypeError(f"{name} should be of type {kind.__name__}, got: {type(value).__name__}")
-        if input_size <= 0:
-            raise ValueError("input_size must be greater than zero")
-        if hidden_size <= 0:
-            raise ValueError("hidden_size must be greater than zero")
-        if num_layers <= 0:
-            raise ValueError("num_layers must be greater than zero")
+        check_types(("bias", bias, bool), ("batch_first", batch_first, bool), ("bidirectional", bidirectional, bool),
+                    ("input_size", input_size, int), ("hidden_size", hidden_size, int),
+                    ("num_layers", num_layers, int), ("proj_size", proj_size, int))
+        check_greater_than_zero(("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers))
         if proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
@@ -221,12 +214,6 @@ class RNNBase(Module):
     def _num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    def _dim_error(self, ndim: int) -> str:
-        # PyTorch's wording differs by one word between RNN and LSTM/GRU; keep it.
-        if self.mode.startswith("RNN"):
-            return f"RNN: Expected input to be 2D or 3D, got {ndim}D tensor instead"
-        return f"{self.mode}: Expected input to be 2D or 3D, got {ndim}D instead"
-
     def _run_cell(self, math, x, state, weights, lengths):
         """One layer and direction over the whole sequence: -> output, [h_n (, c_n)], cell cache."""
         if self.mode == "LSTM":
@@ -251,46 +238,6 @@ class RNNBase(Module):
         backward = math.gru_backward if self.mode == "GRU" else math.rnn_backward
         grad_x, grad_h0, grads = backward(grad_output, grad_state[0], cache)
         return grad_x, (grad_h0,), grads
-
-    # --- input and state checks -----------------------------------------------------------------
-    def _state_shapes(self, batch: int) -> list[tuple]:
-        layers_x_directions = self.num_layers * (2 if self.bidirectional else 1)
-        shapes = [(layers_x_directions, batch, self._output_size)]
-        if self._is_lstm:
-            shapes.append((layers_x_directions, batch, self.hidden_size))
-        return shapes
-
-    def _prepare_state(self, hx, batched: bool, batch: int, dtype) -> list:
-        """``hx`` in the user's layout -> a list of time-major ``(D*num_layers, N, H)`` arrays (zeros if None)."""
-        xp = backend.xp
-        shapes = self._state_shapes(batch)
-        if hx is None:
-            return [xp.zeros(shape, dtype=dtype) for shape in shapes]
-        if self._is_lstm:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError("LSTM expects hx as a tuple (h_0, c_0)")
-            states = [as_float_array(hx[0], dtype, "h_0"), as_float_array(hx[1], dtype, "c_0")]
-            want = 3 if batched else 2
-            if states[0].ndim != want or states[1].ndim != want:
-                kind = "batched 3-D" if batched else "unbatched 2-D"
-                raise ValueError(f"For {kind} input, hx and cx should also be {want}-D but got "
-                                 f"({states[0].ndim}-D, {states[1].ndim}-D) tensors")
-            messages = ["Expected hidden[0] size {}, got {}", "Expected hidden[1] size {}, got {}"]
-        else:
-            states = [as_float_array(hx, dtype, "h_0")]
-            if batched and states[0].ndim != 3:
-                raise ValueError(f"For batched 3-D input, hx should also be 3-D but got {states[0].ndim}-D tensor")
-            if not batched and states[0].ndim != 2:
-                raise ValueError(f"For unbatched 2-D input, hx should also be 2-D but got {states[0].ndim}-D tensor")
-            messages = ["Expected hidden size {}, got {}"]
-        if not batched:
-            states = [state[:, None, :] for state in states]
-        for state, shape, message in zip(states, shapes, messages):
-            if tuple(state.shape) != shape:
-                raise ValueError(message.format(shape, list(state.shape)))
-        return states
-
-
 
     # --- forward ----------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
@@ -353,25 +300,6 @@ class RNNBase(Module):
                                         [f.shape for f in finals], dtype)
         return self._user_layout(output, finals, batched)
 
-    def _time_major_input(self, input, dtype, projected: bool):
-        """The user's input -> a time-major ``(L, N, features)`` array, checked; and whether it was batched."""
-        x = as_float_array(input, dtype, "input_projection" if projected else "input")
-        if x.ndim not in (2, 3):
-            raise ValueError(self._dim_error(x.ndim))
-        batched = x.ndim == 3
-        if not batched:
-            x = x[:, None, :]
-        elif self.batch_first:
-            x = x.transpose(1, 0, 2)
-        if projected:
-            gate_size = self._gates_per_mode[self.mode] * self.hidden_size
-            if x.shape[-1] != gate_size:
-                raise ValueError(f"input_projection.size(-1) must be equal to {self._gates_per_mode[self.mode]} * "
-                                 f"hidden_size. Expected {gate_size}, got {x.shape[-1]}")
-        elif x.shape[-1] != self.input_size:
-            raise ValueError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}")
-        return x, batched
-
     def _dropout(self, layer: int, layer_input, dtype):
         """Dropout on the previous layer's output (never on the input, never on the last layer's output),
         inverted scaling; in training mode only. -> (layer_input, mask or None)"""
@@ -401,37 +329,7 @@ class RNNBase(Module):
             output = reverse_time(output, lengths)
         return output, final, cache
 
-    def _user_layout(self, sequence, states, batched: bool):
-        """Time-major results -> the user's layout (unbatched, batch_first); LSTM states as a tuple."""
-        if not batched:
-            sequence = sequence[:, 0, :]
-            states = [s[:, 0, :] for s in states]
-        elif self.batch_first:
-            sequence = backend.xp.ascontiguousarray(sequence.transpose(1, 0, 2))
-        return sequence, (states[0], states[1]) if self._is_lstm else states[0]
-
     # --- backward ---------------------------------------------------------------------------------
-    def _to_time_major(self, grad, shape, batched: bool, what: str, dtype, is_output: bool):
-        """A gradient in the user's layout -> time-major, checked against the forward's result shape."""
-        if grad is None:
-            return None
-        grad = as_float_array(grad, dtype, what)
-        if not batched:
-            user_shape = (shape[0], shape[2])
-        elif is_output and self.batch_first:
-            user_shape = (shape[1], shape[0], shape[2])
-        else:
-            user_shape = tuple(shape)
-        if tuple(grad.shape) != user_shape:
-            raise ValueError(f"{what} must have the shape of the forward's result {user_shape}, got {list(grad.shape)}")
-        if not batched:
-            return grad[:, None, :]
-        if is_output and self.batch_first:
-            return grad.transpose(1, 0, 2)
-        return grad
-
-
-
     def backward(self, grad_output, grad_state=None):
         """Back-propagate through time: ``grad_output`` (shape of ``output`` or ``None``) and ``grad_state``
         (``grad_h_n``, or for LSTM ``(grad_h_n, grad_c_n)``; ``None`` or ``None`` entries mean zero) ->
@@ -459,18 +357,6 @@ class RNNBase(Module):
                 grad_layer_input = grad_layer_input * mask
             grad_layer_output = grad_layer_input
         return self._user_layout(grad_layer_output, grad_initial, cache.batched)
-
-    def _time_major_grad_states(self, grad_state, cache) -> list:
-        if self._is_lstm:
-            if grad_state is None:
-                grad_state = (None, None)
-            if not isinstance(grad_state, (tuple, list)) or len(grad_state) != 2:
-                raise TypeError("LSTM.backward expects grad_state as a tuple (grad_h_n, grad_c_n) or None")
-            grad_states = list(grad_state)
-        else:
-            grad_states = [grad_state]
-        return [self._to_time_major(g, shape, cache.batched, ("grad_h_n", "grad_c_n")[k], cache.dtype, False)
-                for k, (g, shape) in enumerate(zip(grad_states, cache.state_shapes))]
 
     def _backward_direction(self, cache, layer, direction, grad_layer_output, grad_final):
         """The backward of :meth:`_forward_direction`; accumulates the parameter gradients.

@@ -114,6 +114,31 @@ def project_input_backward(grad_x_proj, x, weight_ih, has_bias: bool, grad_bias_
     return grad_x, grad_weight_ih, grad_bias_ih
 
 
+def parameter_grads(grad_x_proj, cache, grad_hidden_gates=None, grad_h_new=None):
+    """Every parameter gradient (and grad_x) from the gate gradients of all steps, one product each.
+
+    ``grad_x_proj`` (L,N,G): the gradient of the input projection -> ``W_ih``, ``b_ih``, ``grad_x``.
+    ``grad_hidden_gates`` (L,N,G): the gradient of ``h_{t-1} W_hh.T + b_hh`` -> ``W_hh``, ``b_hh``; the same
+    array for RNN and LSTM (None), where ``b_ih`` then reuses ``b_hh``'s sum. ``grad_h_new`` (L,N,H_out):
+    LSTM with a projection, the gradient of the projected state -> ``W_hr``.
+    -> grad_x, {"weight_ih", "bias_ih", "weight_hh", "bias_hh"(, "weight_hr" for LSTM)}"""
+    same_pre_activation = grad_hidden_gates is None
+    if same_pre_activation:
+        grad_hidden_gates = grad_x_proj
+    num_steps, batch, gates = grad_hidden_gates.shape
+    rows = num_steps * batch
+    flat_grad = grad_hidden_gates.reshape(rows, gates)
+    grads = {"weight_hh": flat_grad.T @ cache.states[:num_steps].reshape(rows, -1),
+             "bias_hh": flat_grad.sum(axis=0) if cache.has_bias else None}
+    grad_x, grads["weight_ih"], grads["bias_ih"] = project_input_backward(
+        grad_x_proj, cache.x, cache.weight_ih, cache.has_bias, grads["bias_hh"] if same_pre_activation else None)
+    if isinstance(cache, LSTMCache):
+        grads["weight_hr"] = None
+        if grad_h_new is not None:
+            grads["weight_hr"] = grad_h_new.reshape(rows, -1).T @ cache.h_full.reshape(rows, -1)
+    return grad_x, grads
+
+
 def step_mask(lengths, num_steps: int):
     """``(L, N)`` bool: step ``t`` is inside sequence ``n`` (``t < lengths[n]``); None without lengths."""
     if lengths is None:
@@ -209,13 +234,7 @@ def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
         grad_pre_all[t] = grad_pre
         grad_h_from_new = grad_pre @ weight_hh
         grad_h = grad_h_from_new if mask is None else grad_h_from_new + (1 - mask[t]) * grad_h
-    flat_grad_pre = grad_pre_all.reshape(num_steps * batch, hidden)
-    grad_bias_hh = flat_grad_pre.sum(axis=0) if cache.has_bias else None
-    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_pre_all, cache.x, cache.weight_ih,
-                                                                  cache.has_bias, grad_bias_hh)
-    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
-             "weight_hh": flat_grad_pre.T @ states[:num_steps].reshape(num_steps * batch, hidden),
-             "bias_hh": grad_bias_hh}
+    grad_x, grads = parameter_grads(grad_pre_all, cache)
     return grad_x, grad_h, grads
 
 
@@ -308,16 +327,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
             grad_h_prev += (1 - mask[t]) * grad_h
             grad_c_prev += (1 - mask[t]) * grad_c
         grad_h, grad_c = grad_h_prev, grad_c_prev
-    rows = num_steps * batch
-    flat_grad_gates = grad_gates_all.reshape(rows, four_hidden)
-    grad_bias_hh = flat_grad_gates.sum(axis=0) if cache.has_bias else None
-    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_gates_all, cache.x, cache.weight_ih,
-                                                                  cache.has_bias, grad_bias_hh)
-    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
-             "weight_hh": flat_grad_gates.T @ states[:num_steps].reshape(rows, out_size),
-             "bias_hh": grad_bias_hh, "weight_hr": None}
-    if weight_hr is not None:
-        grads["weight_hr"] = grad_h_new_all.reshape(rows, out_size).T @ cache.h_full.reshape(rows, hidden)
+    grad_x, grads = parameter_grads(grad_gates_all, cache, grad_h_new=grad_h_new_all)
     return grad_x, grad_h, grad_c, grads
 
 
@@ -394,11 +404,5 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache):
         if mask is not None:
             grad_h_prev += (1 - mask[t]) * grad_h
         grad_h = grad_h_prev
-    rows = num_steps * batch
-    flat_grad_hidden_gates = grad_hidden_gates_all.reshape(rows, three_hidden)
-    grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_x_proj, cache.x, cache.weight_ih,
-                                                                  cache.has_bias)
-    grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih,
-             "weight_hh": flat_grad_hidden_gates.T @ states[:num_steps].reshape(rows, hidden),
-             "bias_hh": flat_grad_hidden_gates.sum(axis=0) if cache.has_bias else None}
+    grad_x, grads = parameter_grads(grad_x_proj, cache, grad_hidden_gates=grad_hidden_gates_all)
     return grad_x, grad_h, grads
