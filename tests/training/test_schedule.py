@@ -9,7 +9,7 @@ import pytest
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.module import Parameter
 from rnnlab.optim import Adam
-from rnnlab.training.schedule import build_scheduler, check_schedule, describe, implied_schedule
+from rnnlab.training.schedule import build_scheduler, check_horizon, check_schedule, describe, implied_schedule
 
 
 def rates(schedule, steps, start_step=0, **settings):
@@ -55,7 +55,7 @@ def test_implied_schedule():
     assert implied_schedule(None, None, None) is None and implied_schedule("cosine", None, None) == "cosine"
 
 
-GOOD = dict(schedule="constant", lr=0.002, warmup=0, min_lr=0.0, lr_decay=0.5, lr_decay_every=1000, total_steps=None)
+GOOD = dict(schedule="constant", lr=0.002, warmup=0, min_lr=0.0, lr_decay=0.5, lr_decay_every=1000)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -67,10 +67,8 @@ GOOD = dict(schedule="constant", lr=0.002, warmup=0, min_lr=0.0, lr_decay=0.5, l
     (dict(lr_decay=0.0), "--lr-decay 0.0: must be in (0, 1]"),
     (dict(lr_decay=1.5), "--lr-decay 1.5"),
     (dict(lr_decay_every=0), "--lr-decay-every 0"),
-    (dict(schedule="cosine"), "needs --steps or --epochs"),
-    (dict(schedule="cosine", total_steps=10, warmup=10), "--warmup 10: must be below the run's 10 steps"),
     (dict(given=("lr_decay",)), "--lr-decay applies to --lr-schedule step"),
-    (dict(schedule="cosine", total_steps=9, given=("lr_decay_every",)), "--lr-decay-every applies"),
+    (dict(schedule="cosine", given=("lr_decay_every",)), "--lr-decay-every applies"),
     (dict(given=("min_lr",)), "--min-lr applies to --lr-schedule cosine or step"),
 ])
 def test_bad_settings_are_one_line(change, message):
@@ -79,9 +77,17 @@ def test_bad_settings_are_one_line(change, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_the_cosine_needs_a_last_step_after_the_warmup():
+    with pytest.raises(RnnlabError, match="needs --steps or --epochs"):
+        check_horizon("cosine", 0, None)
+    with pytest.raises(RnnlabError, match="--warmup 10: must be below the run's 10 steps"):
+        check_horizon("cosine", 10, 10)
+    check_horizon("cosine", 9, 10)
+    check_horizon("step", 0, None)
+
+
 def test_good_settings_pass_and_describe_themselves():
     check_schedule(**GOOD)
-    check_schedule(**{**GOOD, "schedule": "cosine", "total_steps": 100, "warmup": 10, "min_lr": 1e-4,
-                      "given": ("min_lr",)})
+    check_schedule(**{**GOOD, "schedule": "cosine", "warmup": 10, "min_lr": 1e-4, "given": ("min_lr",)})
     assert describe("cosine", 0.002, 10, 1e-4, 0.5, 1000) == "lr 0.002 cosine to 0.0001, warmup 10"
     assert describe("constant", 0.002, 0, 0, 0.5, 1000) == "lr 0.002"

@@ -254,10 +254,13 @@ def parse_split(text) -> tuple[float, float, float]:
     return values
 
 
-def split_corpus(ids, fractions, name: str):
+def split_corpus(ids, fractions, name: str, min_train: int = 2):
     """``(train, val, test)`` views of ``ids`` by ``fractions``; one line when a part that should hold text
-    gets fewer than two characters (nothing to predict)."""
+    gets fewer than two characters (nothing to predict). A training part shorter than ``min_train`` (one
+    batch) is left for the caller to report, with the flags that decide a batch."""
     parts = split_ids(ids, fractions)
+    if len(parts[0]) < min_train:
+        return parts
     for part, fraction, values in zip(SPLIT_PARTS, fractions, parts):
         if fraction > 0 and len(values) < 2:
             raise RnnlabError(f"--split {','.join(f'{f:g}' for f in fractions)}: leaves the {part} part of {name} "
@@ -292,7 +295,7 @@ class Corpus:
 
 def load_corpus(text=None, pattern: str | None = None, encoding: str = "utf-8", byte_mode: bool = False,
                 split=DEFAULT_SPLIT, val_file=None, vocab: Vocabulary | None = None, extend: bool = False,
-                cache_dir=None) -> Corpus:
+                cache_dir=None, min_train: int = 2) -> Corpus:
     """Find, join, encode and split a run's text.
 
     Args:
@@ -302,6 +305,7 @@ def load_corpus(text=None, pattern: str | None = None, encoding: str = "utf-8", 
         val_file: a text that validates (the whole of ``text`` then trains).
         vocab: encode with this vocabulary (a resumed run's); with ``extend``, the symbols of the text
             (and of ``val_file``) it lacks are appended to it (:meth:`Vocabulary.extended`).
+        min_train: the characters of one training batch (see :func:`split_corpus`).
     """
     source = text_source(text, pattern, encoding, byte_mode, cache_dir)
     val_source = None
@@ -329,5 +333,5 @@ def load_corpus(text=None, pattern: str | None = None, encoding: str = "utf-8", 
         if len(val_ids) < 2:
             raise RnnlabError(f"--val-file {val_file}: holds {len(val_ids)} character; validation needs at least two")
         return Corpus(source, vocab, ids, val_ids, ids[:0], val_source, new_symbols)
-    train, val, test = split_corpus(ids, tuple(split), source.name)
+    train, val, test = split_corpus(ids, tuple(split), source.name, min_train)
     return Corpus(source, vocab, train, val, test, None, new_symbols)

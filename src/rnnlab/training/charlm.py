@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, backend
+from ..data.sources import Corpus
 from ..errors import RnnlabError
 from ..models import CharRNN
 from . import loop
@@ -44,31 +45,13 @@ EVAL_SEQ_LEN = 128
 # data
 # ---------------------------------------------------------------------------------------------------
 
-@dataclass
-class Corpus:
-    """A text encoded to ids and split 90/5/5 into contiguous train/validation/test slices."""
-    path: Path
-    vocab: object
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
+def load_corpus(config: TrainConfig, vocab=None, extend: bool = False) -> Corpus:
+    """Find, read, encode and split the run's text (:func:`rnnlab.data.sources.load_corpus`): with ``vocab``
+    given, encode with exactly that vocabulary, or with ``extend`` with it plus the text's new symbols."""
+    from ..data.sources import load_corpus as load
 
-
-def corpus_path(text_file: str | None) -> Path:
-    """The file to train on: ``text_file``, or the Python standard library's sources when ``None``."""
-    from ..data import default_corpus_path
-
-    return Path(default_corpus_path()) if text_file is None else Path(text_file)
-
-
-def load_corpus(config: TrainConfig, vocab=None) -> Corpus:
-    """Read, encode and split the corpus (with ``vocab`` given, encode with exactly that vocabulary)."""
-    from ..data import encode_corpus, split_ids
-
-    path = corpus_path(config.text_file)
-    ids, vocab = encode_corpus(path, encoding=config.encoding, byte_mode=config.byte_mode, vocab=vocab)
-    train_ids, val_ids, test_ids = split_ids(ids)
-    return Corpus(path, vocab, train_ids, val_ids, test_ids)
+    return load(config.text_file, config.glob, config.encoding, config.byte_mode, config.split, config.val_file,
+                vocab=vocab, extend=extend, min_train=config.batch_size * config.seq_len + 1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -166,9 +149,12 @@ def hidden_from_arrays(arrays: dict, cell: str):
 
 def save_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, at: RunPosition, hidden) -> None:
     """The latest checkpoint: weights, optimizer moments, random state, :class:`RunPosition`, hidden state."""
+    from .history import save_history
+
     meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "training_characters": len(corpus.train),
             "best_val_loss": at.best_val_loss, "history": at.history, "train": config.to_dict()}
     loop.save_training_state(run, model, optimizer, meta, hidden_arrays(hidden))
+    save_history(run.path, model.state_dict(), at.step, config.keep, run._weights_metadata())  # --keep N
 
 
 def restore_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, batches: int):
@@ -181,7 +167,7 @@ def restore_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpu
 
     _, _, (at, hidden, saved_chars) = loop.restore_training_state(run, model, optimizer, read)
     if saved_chars != len(corpus.train) or not 0 <= at.position < batches:
-        raise RnnlabError(f"{corpus.path}: the text changed since the run was saved ({saved_chars:,} training "
+        raise RnnlabError(f"{corpus.name}: the text changed since the run was saved ({saved_chars:,} training "
                           f"characters then, {len(corpus.train):,} now); resume on the same text")
     return at, hidden
 
@@ -189,7 +175,7 @@ def restore_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpu
 def check_resume_matches(config: TrainConfig, saved_train: dict, run_path) -> None:
     """RnnlabError when a setting that decides the model or the data differs from the saved run's."""
     loop.check_resume_matches(config, saved_train, run_path, TrainConfig.RESUME_MUST_MATCH,
-                              path_settings=("text_file",), flag_names={"text_file": "TEXT_FILE"})
+                              path_settings=("text_file", "val_file"), flag_names={"text_file": "TEXT"})
 
 
 def run_config(config: TrainConfig, model: CharRNN, corpus: Corpus) -> dict:
@@ -207,6 +193,11 @@ def validate_and_sample(model: CharRNN, corpus: Corpus, config: TrainConfig, at:
     val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars)
     at.history.append({"step": at.step, "val_loss": val_loss, "val_bpc": val_loss / LN2})
     metrics.write(at.history[-1])
+    if config.plot:  # --plot: RUN_DIR/curves.png redrawn with this evaluation
+        from .curves import plot_runs
+
+        metrics.flush()
+        plot_runs([run.path], run.path / "curves.png")
     improved = at.best_val_loss is None or val_loss < at.best_val_loss
     log(f"step {at.step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char" + ("  (best)" if improved else ""))
     if improved:
@@ -233,6 +224,7 @@ class TrainResult:
     val_loss: float | None = None
     best_val_loss: float | None = None
     test_loss: float | None = None
+    time: float | None = None          # seconds of training
 
 
 def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainResult:
@@ -252,25 +244,38 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     config.validate()
 
     # --- data: the saved run's vocabulary when resuming ------------------------------------------
+    source = None  # --init-from: the run whose best weights this one starts from
     if resume:
         run, saved = open_for_resume(out, "charlm")
         check_resume_matches(config, saved.get("train", {}), run.path)
         corpus = load_corpus(config, vocab=Vocabulary.from_config(saved["vocabulary"]))
+    elif config.init_from is not None:
+        from .finetune import source_run
+
+        run = RunDirectory(out)
+        source, _ = source_run(config.init_from)
+        corpus = load_corpus(config, vocab=source.vocab, extend=True)
     else:
         run = RunDirectory(out)
         corpus = load_corpus(config)
+    if config.plot:
+        from .curves import require_matplotlib
+
+        require_matplotlib("--plot")
     # before anything is written: a text too short for one batch must not leave a half-made run behind
-    streams = BatchStreams(corpus.train, config.batch_size, config.seq_len,
-                           name=f"the training split (90%) of {corpus.path}")
+    part = "all" if corpus.val_source is not None else f"the training part ({config.split[0]:.0%})"
+    streams = BatchStreams(corpus.train, config.batch_size, config.seq_len, name=f"{part} of {corpus.name}")
 
     # --- model and optimizer: fresh, or from the saved training state ---------------------------
     backend.manual_seed(config.seed)
     model = build_model(config, corpus.vocab)
+    if source is not None:
+        from .finetune import transplant
+
+        transplant(model, source.model)  # new symbols' rows stay freshly initialised
     optimizer = build_optimizer(config, model.parameters())
     if resume:
         at, hidden = restore_checkpoint(run, model, optimizer, config, corpus, len(streams))
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr  # a new --lr takes effect on resume
     else:
         # a run directory that never reached its first checkpoint holds nothing to lose: start it afresh
         run.create(run_config(config, model, corpus), overwrite=run.exists() and not run.has_training_state())
@@ -282,6 +287,12 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     time_budget = config.time_budget
     if max_steps is None and time_budget is None:
         time_budget = DEFAULT_TIME_BUDGET
+    # the learning rate of every step is a function of the step alone: rebuilt at a resumed step, exact
+    from .schedule import build_scheduler, check_horizon, describe
+
+    check_horizon(config.lr_schedule, config.warmup, max_steps)
+    scheduler = build_scheduler(optimizer, config.lr_schedule, config.lr, config.warmup, config.min_lr,
+                                config.lr_decay, config.lr_decay_every, max_steps, at.step)
     # with --eval-every 0 a run still checkpoints now and then: a killed run must not lose everything
     checkpoint_every = config.checkpoint_every or config.eval_every or TrainConfig.eval_every
 
@@ -292,8 +303,15 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log)
     result = TrainResult(Path(out), at.step, "steps", best_val_loss=at.best_val_loss)
-    log(f"{'resuming' if resume else 'training'} {model.cell} ({model.num_parameters():,} parameters) on "
-        f"{corpus.path} ({len(corpus.train):,} training characters, vocabulary {len(corpus.vocab)}) at step {at.step}")
+    from .summary import first_line, stop_rule
+
+    log(first_line(resume, model, corpus, config.batch_size, config.seq_len,
+                   stop_rule(config.steps, config.epochs, time_budget, max_steps if config.epochs else None,
+                             default_budget=time_budget is not None and config.time_budget is None
+                             and max_steps is None),
+                   step=at.step, schedule=describe(config.lr_schedule, config.lr, config.warmup, config.min_lr,
+                                                   config.lr_decay, config.lr_decay_every))
+        + (f"; starting from the best weights of {config.init_from}" if source is not None else ""))
     metrics = MetricsLog(run.path / METRICS_FILE, keep_up_to=at.step if resume else 0)
     started = time.perf_counter()
     last_eval_step = None
@@ -315,9 +333,11 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 x, y = x.astype(np.intp), y.astype(np.intp)
                 logits, new_hidden = model(x, hidden)                          # (T, B, V)
                 loss = float(criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)))
+                lr = optimizer.param_groups[0]["lr"]  # this step's rate (the schedule's)
                 if gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)),
                                  at.step + 1):
                     hidden = new_hidden  # a skipped step keeps the carried state as it was; the data moves on
+                scheduler.step()  # skipped steps count too: the rate follows the step number
                 at.step += 1
                 at.position += 1
                 if at.position >= len(streams):
@@ -348,6 +368,7 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         metrics.flush()
     result.step = at.step
     result.best_val_loss = at.best_val_loss
+    result.time = time.perf_counter() - started
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
         metrics.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import require
 from ..models.classifier import CELLS, INITS, POOLS
@@ -17,6 +17,42 @@ from .loop import OPTIMIZERS
 
 MODELS = CELLS                # the recurrent cells a run may use, by --model name
 DATASETS = ("mnist", "fashion-mnist")  # the named datasets rnnlab.data.load_dataset finds
+MAX_SAMPLE_LENGTH = 10_000     # characters of the sample an evaluation shows, at most
+CHECKPOINT_SECONDS = 120.0     # without --checkpoint-every, a checkpoint at least this often (and at each evaluation)
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def finite(value) -> bool:
+    """Whether ``value`` is a finite number (not NaN, not an infinity)."""
+    try:
+        return math.isfinite(value)
+    except TypeError:
+        return False
+
+
+def parse_interval(value, flag: str) -> tuple[int | None, float | None]:
+    """``(steps, seconds)`` of an interval flag: ``200`` (or ``"200"``) every 200 steps, ``"60s"``, ``"2m"``,
+    ``"1.5h"`` every so many seconds; ``0``: never (``(0, None)``). One RnnlabError line otherwise.
+
+    >>> parse_interval(200, "--eval-every"), parse_interval("2m", "--eval-every"), parse_interval("0", "--eval-every")
+    ((200, None), (None, 120.0), (0, None))
+    """
+    allowed = "a number of steps >= 0 (200) or a duration (90s, 2m, 1h)"
+    if isinstance(value, bool):
+        require(False, flag, value, allowed)
+    if isinstance(value, int):
+        require(value >= 0, flag, value, allowed)
+        return value, None
+    text = str(value).strip().lower()
+    if text.isdigit():
+        return int(text), None
+    number, unit = text[:-1], text[-1:]
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except (KeyError, ValueError):
+        seconds = None
+    require(seconds is not None and finite(seconds) and seconds > 0, flag, value, allowed)
+    return None, seconds
 DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
 
 
@@ -36,9 +72,14 @@ class Settings:
 @dataclass
 class TrainConfig(Settings):
     # data
-    text_file: str | None = None     # None: the Python standard library's sources (rnnlab.data.default_corpus_path)
+    text_file: str | list | None = None  # a file, a folder, or a list of them (rnnlab.data.sources); None: the
+    #                                  Python standard library's sources (rnnlab.data.default_corpus_path)
     encoding: str = "utf-8"          # how to decode text_file
     byte_mode: bool = False          # model bytes (0..255) instead of Unicode characters
+    glob: str | None = None          # in folders, only the files whose name matches this ('*.txt'); None: all
+    split: list = field(default_factory=lambda: [0.9, 0.05, 0.05])  # train, validation, test fractions
+    val_file: str | None = None      # validate on this text; the whole of text_file then trains (no test part)
+    init_from: str | None = None     # fine-tune: start from this run's best weights (rnnlab.training.finetune)
     # model
     model: str = "lstm"              # rnn (tanh), rnn_relu, lstm or gru
     hidden_size: int = 256
@@ -51,16 +92,24 @@ class TrainConfig(Settings):
     batch_size: int = 32             # parallel contiguous streams
     optimizer: str = "adam"
     lr: float = 2e-3
+    lr_schedule: str = "constant"    # constant, step or cosine (rnnlab.training.schedule)
+    warmup: int = 0                  # steps of linear warmup from 0 to lr
+    min_lr: float = 0.0              # the floor of the step and cosine schedules
+    lr_decay: float = 0.5            # the step schedule multiplies the rate by this ...
+    lr_decay_every: int = 1000       # ... every this many steps
     grad_clip: float = 5.0           # global gradient-norm clip; 0 turns it off
     # how long: the first limit reached stops the run; none given -> DEFAULT_TIME_BUDGET seconds
     steps: int | None = None         # total optimizer steps, counted from the start of the run (also on --resume)
     epochs: float | None = None      # passes over the training split
     time_budget: float | None = None  # seconds of training in this invocation
     # evaluation and checkpoints
-    eval_every: int = 200            # steps between validation evaluations (0: only at the end)
+    eval_every: int | str = 200      # steps (200) or a duration ("60s", "2m") between validations; 0: only at the end
     eval_chars: int = 100_000        # validation characters scored per evaluation (the whole split if smaller)
-    checkpoint_every: int | None = None  # steps between checkpoints; None: at each evaluation (or every 200 steps)
-    sample_length: int = 200         # characters of the sample shown at each evaluation (0: none)
+    checkpoint_every: int | str | None = None  # steps or a duration between checkpoints; None: at each evaluation
+    #                                  and at least every CHECKPOINT_SECONDS (every 200 steps with eval_every 0)
+    sample_length: int = 200         # characters of the sample shown at each evaluation (0: none; <= MAX_SAMPLE_LENGTH)
+    keep: int = 0                    # also keep the last N checkpoints as checkpoints/step-NNNNNN.safetensors
+    plot: bool = False               # redraw RUN_DIR/curves.png at each evaluation (needs matplotlib)
     max_bad_steps: int = 5           # stop after this many non-finite losses in a row
     seed: int = 1337
 
@@ -74,26 +123,42 @@ class TrainConfig(Settings):
         if self.embedding_size is not None:
             require(self.embedding_size >= 1, "--embedding-size", self.embedding_size, "a positive integer")
         require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
-        require(self.lr > 0, "--lr", self.lr, "> 0")
-        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        require(finite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0 and finite")
+        require(finite(self.grad_clip) and self.grad_clip >= 0, "--grad-clip", self.grad_clip,
+                ">= 0 and finite (0 turns clipping off)")
         if self.steps is not None:
             require(self.steps >= 1, "--steps", self.steps, "a positive integer")
         if self.epochs is not None:
-            require(self.epochs > 0, "--epochs", self.epochs, "> 0")
+            require(finite(self.epochs) and self.epochs > 0, "--epochs", self.epochs, "> 0 and finite")
         if self.time_budget is not None:
-            require(self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
-        require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
+            require(finite(self.time_budget) and self.time_budget > 0, "--time-budget", self.time_budget,
+                    "> 0 seconds and finite")
+        parse_interval(self.eval_every, "--eval-every")
         require(self.eval_chars >= 1, "--eval-chars", self.eval_chars, "a positive integer")
         if self.checkpoint_every is not None:
-            require(self.checkpoint_every >= 1, "--checkpoint-every", self.checkpoint_every, "a positive integer")
-        require(self.sample_length >= 0, "--sample-length", self.sample_length, ">= 0")
+            steps, seconds = parse_interval(self.checkpoint_every, "--checkpoint-every")
+            require(steps != 0, "--checkpoint-every", self.checkpoint_every,
+                    "a positive number of steps or a duration (60s, 5m)")
+        require(0 <= self.sample_length <= MAX_SAMPLE_LENGTH, "--sample-length", self.sample_length,
+                f"in [0, {MAX_SAMPLE_LENGTH:,}] (for longer text use `rnnlab sample`)")
         require(self.max_bad_steps >= 1, "--max-bad-steps", self.max_bad_steps, "a positive integer")
+        require(isinstance(self.seed, int) and 0 <= self.seed < 2 ** 63, "--seed", self.seed,
+                "an integer in [0, 2**63)")
         require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
+        require(isinstance(self.keep, int) and self.keep >= 0, "--keep", self.keep, "a number of checkpoints >= 0")
+        from ..data.sources import parse_split
+        from .schedule import check_horizon, check_schedule
+
+        if self.val_file is None:
+            self.split = list(parse_split(self.split))
+        check_schedule(self.lr_schedule, self.lr, self.warmup, self.min_lr, self.lr_decay, self.lr_decay_every)
+        if self.steps is None and self.epochs is None:
+            check_horizon(self.lr_schedule, self.warmup, None)  # the real horizon is checked once it is known
         return self
 
     # settings that must match the saved run when resuming (they decide the model or the data)
-    RESUME_MUST_MATCH = ("text_file", "encoding", "byte_mode", "model", "hidden_size", "num_layers",
-                         "embedding_size", "dtype", "seq_len", "batch_size", "optimizer")
+    RESUME_MUST_MATCH = ("text_file", "encoding", "byte_mode", "glob", "split", "val_file", "model", "hidden_size",
+                         "num_layers", "embedding_size", "dtype", "seq_len", "batch_size", "optimizer")
 
 
 @dataclass
@@ -156,8 +221,12 @@ class ClassifyConfig(Settings):
         require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
         require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
         require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
-        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        require(finite(self.grad_clip) and self.grad_clip >= 0, "--grad-clip", self.grad_clip,
+                ">= 0 and finite (0 turns clipping off)")
         if self.time_budget is not None:
-            require(self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
+            require(finite(self.time_budget) and self.time_budget > 0, "--time-budget", self.time_budget,
+                    "> 0 seconds and finite")
+        require(isinstance(self.seed, int) and 0 <= self.seed < 2 ** 63, "--seed", self.seed,
+                "an integer in [0, 2**63)")
         require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
         return self

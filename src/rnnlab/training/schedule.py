@@ -35,12 +35,11 @@ def implied_schedule(schedule: str | None, lr_decay, lr_decay_every) -> str | No
 
 
 def check_schedule(schedule: str, lr: float, warmup: int, min_lr: float, lr_decay: float, lr_decay_every: int,
-                   total_steps: int | None, given=()) -> None:
+                   given=()) -> None:
     """One :class:`RnnlabError` line for settings that make no schedule.
 
-    ``total_steps`` is the run's last step (``None`` when only a time budget ends it); ``given`` names the
-    flags the user typed (``"min_lr"``, ``"lr_decay"``, ``"lr_decay_every"``), so one that the chosen
-    schedule would ignore is refused rather than silently dropped.
+    ``given`` names the flags the user typed (``"min_lr"``, ``"lr_decay"``, ``"lr_decay_every"``), so one
+    that the chosen schedule would ignore is refused rather than silently dropped.
     """
     if schedule not in SCHEDULES:
         raise RnnlabError(f"--lr-schedule {schedule}: must be one of {', '.join(SCHEDULES)}")
@@ -58,13 +57,19 @@ def check_schedule(schedule: str, lr: float, warmup: int, min_lr: float, lr_deca
                               f"drop it or use --lr-schedule step")
     if "min_lr" in given and schedule == "constant":
         raise RnnlabError("--min-lr applies to --lr-schedule cosine or step, not constant; drop it or choose one")
-    if schedule == "cosine":
-        if total_steps is None:
-            raise RnnlabError("--lr-schedule cosine needs --steps or --epochs: it decays to --min-lr at the last "
-                              "step, which a --time-budget alone does not fix")
-        if warmup >= total_steps:
-            raise RnnlabError(f"--warmup {warmup}: must be below the run's {total_steps} steps for the cosine "
-                              f"to decay")
+
+
+def check_horizon(schedule: str, warmup: int, total_steps: int | None) -> None:
+    """The cosine decays to ``--min-lr`` at the run's last step: one line when there is none (only a time
+    budget ends the run) or the warmup does not end before it."""
+    if schedule != "cosine":
+        return
+    if total_steps is None:
+        raise RnnlabError("--lr-schedule cosine needs --steps or --epochs: it decays to --min-lr at the last "
+                          "step, which a --time-budget alone does not fix")
+    if warmup >= total_steps:
+        raise RnnlabError(f"--warmup {warmup}: must be below the run's {total_steps} steps for the cosine "
+                          f"to decay")
 
 
 def build_scheduler(optimizer, schedule: str, lr: float, warmup: int = 0, min_lr: float = 0.0,
