@@ -1,0 +1,282 @@
+"""``rnnlab seq2seq train|translate|eval|data``: encoder-decoder models on ``source<TAB>target`` pairs.
+
+Parsing and printing only: the loop is :mod:`rnnlab.training.seq2seq`, the scores
+:mod:`rnnlab.training.seq2seq_eval`, the generators :mod:`rnnlab.data.tasks`. As in ``rnnlab train``,
+every setting flag of ``train`` defaults to ``None`` so that ``--resume`` can tell a flag the user gave
+(which must agree with the saved run when it decides the model or the data) from one left out (which
+takes the saved run's value).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .. import strict_json
+from ..errors import RnnlabError, require
+from .flags import add_checkpoint_flag, one_line_errors
+from .messages import one_line_messages
+
+# the train flags that are Seq2SeqConfig fields of the same name
+FLAGS = ("val_file", "encoding", "model", "hidden_size", "num_layers", "embedding_size", "bidirectional", "attention",
+         "dropout", "dtype", "optimizer", "lr", "lr_decay", "batch_size", "grad_clip", "teacher_forcing", "steps",
+         "epochs", "time_budget", "eval_every", "eval_pairs", "beam", "seed")
+PATH_FLAGS = ("val_file",)
+
+
+def register(subparsers) -> None:
+    from ..data.tasks import TASKS
+    from ..training.config import MODELS
+    from ..training.loop import OPTIMIZERS
+    from ..training.seq2seq import ATTENTIONS, Seq2SeqConfig
+
+    d = Seq2SeqConfig()
+    top = subparsers.add_parser(
+        "seq2seq", help="encoder-decoder models (with attention) on source<TAB>target pairs",
+        description="Read a whole sequence, then write another: train an encoder-decoder on pairs of lines "
+                    "(source<TAB>target), translate with greedy or beam search, score exact match and CER.")
+    one_line_errors(top)
+    commands = top.add_subparsers(dest="seq2seq_command", metavar="{train,translate,eval,data}")
+    top.set_defaults(handler=lambda args: _print_help(top))
+
+    # --- train ----------------------------------------------------------------------------------
+    parser = commands.add_parser(
+        "train", help="train on a pairs file; checkpoints go to RUN_DIR",
+        description="Train an encoder-decoder on PAIRS (one source<TAB>target per line, UTF-8), split 90/5/5 "
+                    "into training, validation and test pairs in a seeded order (or all for training with "
+                    "--val-file). Each validation prints the loss and the greedy exact match; the best weights "
+                    "by exact match are kept; the end decodes the test pairs and writes RUN_DIR/results.json. "
+                    "Checkpoints are atomic; Ctrl-C saves and exits; --resume continues exactly.",
+        epilog="Example: rnnlab seq2seq data addition --count 50000 > add.tsv && "
+               "rnnlab seq2seq train add.tsv --out runs/add")
+    one_line_errors(parser)
+    parser.add_argument("pairs_file", nargs="?", metavar="PAIRS", help="source<TAB>target lines (may be left out "
+                                                                       "with --resume)")
+    parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<name of PAIRS>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in RUN_DIR exactly where its last checkpoint left it; flags left "
+                             "out take the saved run's values; --steps counts from the start of the run")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
+    data = parser.add_argument_group("data")
+    data.add_argument("--val-file", metavar="PAIRS", help="validation pairs (then all of PAIRS trains, no test split)")
+    data.add_argument("--encoding", metavar="NAME", help=f"text encoding of the pairs files (default: {d.encoding})")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=MODELS, help=f"the encoder's and decoder's cell (default: {d.model})")
+    model.add_argument("--hidden-size", type=int, metavar="H", help=f"default: {d.hidden_size}")
+    model.add_argument("--num-layers", type=int, metavar="K", help=f"default: {d.num_layers}")
+    model.add_argument("--embedding-size", type=int, metavar="E", help="default: the hidden size, at most 64")
+    model.add_argument("--bidirectional", action="store_const", const=True, default=None,
+                       help="a bidirectional encoder, its final states bridged to the decoder")
+    model.add_argument("--attention", choices=ATTENTIONS, help=f"the attention score, or none (default: {d.attention})")
+    model.add_argument("--dropout", type=float, metavar="P", help=f"default: {d.dropout}")
+    model.add_argument("--dtype", choices=("float32", "float64"), help=f"default: {d.dtype}")
+    optimization = parser.add_argument_group("optimization")
+    optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default: {d.optimizer}")
+    optimization.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
+    optimization.add_argument("--lr-decay", type=float, metavar="GAMMA",
+                              help=f"multiply the learning rate by this after every epoch (default: {d.lr_decay})")
+    optimization.add_argument("--batch-size", type=int, metavar="B", help=f"pairs per step (default: {d.batch_size})")
+    optimization.add_argument("--grad-clip", type=float, metavar="NORM", help=f"0: off (default: {d.grad_clip})")
+    optimization.add_argument("--teacher-forcing", type=float, metavar="RATIO",
+                              help=f"the share of decoder inputs taken from the reference, the rest from the "
+                                   f"model's own predictions (default: {d.teacher_forcing})")
+    optimization.add_argument("--seed", type=int, metavar="S", help=f"fixes the split, initialisation, order and "
+                                                                    f"dropout (default: {d.seed})")
+    length = parser.add_argument_group("how long (the first limit reached stops the run; none: 300 seconds)")
+    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps, counted from the start of the run")
+    length.add_argument("--epochs", type=float, metavar="E", help="passes over the training pairs")
+    length.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="seconds of training in this invocation (validations not counted)")
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument("--eval-every", type=int, metavar="N",
+                            help=f"steps between validations; 0: only at the end (default: {d.eval_every})")
+    evaluation.add_argument("--eval-pairs", type=int, metavar="N",
+                            help=f"validation pairs decoded for the exact match (default: {d.eval_pairs})")
+    evaluation.add_argument("--beam", type=int, metavar="K", help=f"beam size for the test split (default: {d.beam})")
+    parser.set_defaults(handler=run_train)
+
+    # --- translate ------------------------------------------------------------------------------
+    parser = commands.add_parser(
+        "translate", help="translate lines from stdin (or --input) with a trained model",
+        description="Write one line to stdout for every line read: its translation. Characters unseen in "
+                    "training are read as <unk>; their count is reported on stderr.",
+        epilog="Example: echo 123+45 | rnnlab seq2seq translate runs/add --beam 5")
+    one_line_errors(parser)
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab seq2seq train`")
+    parser.add_argument("--input", action="append", metavar="TEXT", help="translate TEXT instead of stdin (repeatable)")
+    _decoding_flags(parser)
+    parser.set_defaults(handler=run_translate)
+
+    # --- eval -----------------------------------------------------------------------------------
+    parser = commands.add_parser(
+        "eval", help="exact match, character accuracy and CER on a pairs file",
+        description="Translate the sources of PAIRS and score them against the targets: exact match, "
+                    "character accuracy (position by position) and CER (edit distance / target length).",
+        epilog="Example: rnnlab seq2seq eval runs/add test.tsv --beam 5 --json")
+    one_line_errors(parser)
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab seq2seq train`")
+    parser.add_argument("pairs_file", metavar="PAIRS", help="source<TAB>target lines to score")
+    _decoding_flags(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (keys: exact_match, char_accuracy, cer, pairs, "
+                             "unknown_characters, pairs_with_unknown, beam, checkpoint, run_dir, seconds)")
+    parser.set_defaults(handler=run_eval)
+
+    # --- data -----------------------------------------------------------------------------------
+    parser = commands.add_parser(
+        "data", help="write a built-in task's pairs to stdout",
+        description="Pairs for learning and demos: addition ('123+45' -> '168', Keras' addition_rnn), reverse "
+                    "('abc' -> 'cba'), dates (human formats such as '25th of June, 2009', '6/25/09', "
+                    "'Thursday, June 25, 2009' -> ISO '2009-06-25'). The pairs are distinct; a seed fixes them.",
+        epilog="Example: rnnlab seq2seq data dates --count 50000 --seed 1 > dates.tsv")
+    one_line_errors(parser)
+    parser.add_argument("task", choices=tuple(TASKS), help="which task")
+    parser.add_argument("--count", type=int, default=1000, metavar="N", help="pairs to write (default: 1000)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="default: 0")
+    parser.set_defaults(handler=run_data)
+
+
+def _decoding_flags(parser) -> None:
+    add_checkpoint_flag(parser)
+    parser.add_argument("--beam", type=int, default=1, metavar="K", help="beam size; 1: greedy (default: 1)")
+    parser.add_argument("--length-penalty", type=float, default=0.6, metavar="ALPHA",
+                        help="beam search picks by log p / length**ALPHA; 0: raw log p (default: 0.6)")
+    parser.add_argument("--batch-size", type=int, default=256, metavar="B", help="lines decoded at once (default: 256)")
+
+
+def _check_decoding_flags(args) -> None:
+    require(args.beam >= 1, "--beam", args.beam, "a positive integer (1: greedy)")
+    require(args.length_penalty >= 0, "--length-penalty", args.length_penalty, ">= 0")
+    require(args.batch_size >= 1, "--batch-size", args.batch_size, "a positive integer")
+
+
+def _print_help(parser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def settings_from_flags(args, flags, saved_train: dict | None, path_flags=()) -> dict:
+    """A run's settings: the flags given, then the saved run's (on resume), then the defaults (by leaving
+    the key out). Path flags are stored resolved."""
+    values = dict(saved_train or {})
+    for flag in flags:
+        given = getattr(args, flag)
+        if given is not None:
+            values[flag] = str(Path(given).resolve()) if flag in path_flags else given
+    return values
+
+
+def warn_unknown(count: int, example: list, stream=None) -> None:
+    """One warning line about characters the model never saw (they were read as <unk>)."""
+    if count:
+        shown = ", ".join(repr(c) for c in example[:5]) + (", ..." if len(example) > 5 else "")
+        print(f"rnnlab: warning: {count} character{'s' if count != 1 else ''} unseen in training, read as <unk>: "
+              f"{shown}", file=stream or sys.stderr)
+
+
+def read_input_lines(args) -> list[str]:
+    """``--input`` texts, or stdin's lines; empty input is one error line."""
+    if args.input is not None:
+        return list(args.input)
+    try:
+        text = sys.stdin.read()
+    except UnicodeDecodeError as error:
+        raise RnnlabError(f"stdin: not UTF-8 text ({error.reason} at byte {error.start}); give UTF-8 lines") from None
+    if not text:
+        raise RnnlabError("no input: stdin is empty; give lines on stdin or --input TEXT")
+    return text.splitlines()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the handlers
+# ---------------------------------------------------------------------------------------------------
+
+def run_train(args) -> int:
+    from ..training.rundir import open_for_resume
+    from ..training.seq2seq import Seq2SeqConfig, train
+
+    saved_train = None
+    if args.resume:
+        if args.out is None:
+            raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
+        out = Path(args.out)
+        saved_train = open_for_resume(out, "seq2seq")[1]["train"]
+    else:
+        if args.pairs_file is None:
+            raise RnnlabError("no PAIRS file given; give a file of source<TAB>target lines (make one with "
+                              "`rnnlab seq2seq data addition --count 50000 > pairs.tsv`)")
+        out = Path(args.out) if args.out else Path("runs") / (Path(args.pairs_file).stem or "seq2seq")
+        if (out / "config.json").exists():
+            raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
+    values = settings_from_flags(args, FLAGS, saved_train, PATH_FLAGS)
+    if args.pairs_file is not None:
+        values["pairs_file"] = str(Path(args.pairs_file).resolve())
+    config = Seq2SeqConfig.from_dict(values).validate()
+    with one_line_messages("--hidden-size, --num-layers or --batch-size"):
+        result = train(config, out, resume=args.resume, stream=sys.stderr)
+    if args.json:
+        print(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
+                                 "stop_reason": result.stop_reason, "train_seconds": round(result.train_seconds, 3),
+                                 "validation": result.history[-1] if result.history else None,
+                                 "test": None if result.test is None else result.test.to_dict()}))
+    return 0
+
+
+def run_translate(args) -> int:
+    from ..training.seq2seq import load_seq2seq
+
+    _check_decoding_flags(args)
+    model, _, _ = load_seq2seq(args.run_dir, args.checkpoint)
+    lines = read_input_lines(args)
+    vocabulary = model.source_vocabulary
+    unknown, examples = 0, []
+    for line in lines:
+        unseen = vocabulary.unknown(line)
+        unknown += sum(symbol in set(unseen) for symbol in vocabulary.split(line))
+        examples.extend(s for s in unseen if s not in examples)
+    texts = [line for line in lines if line.strip()]
+    translations = iter(model.translate(texts, beam_size=args.beam, length_penalty=args.length_penalty,
+                                        batch_size=args.batch_size) if texts else [])
+    warn_unknown(unknown, examples)
+    out = sys.stdout
+    for line in lines:
+        out.write((next(translations) if line.strip() else "") + "\n")
+    out.flush()
+    return 0
+
+
+def run_eval(args) -> int:
+    from ..data.pair_files import read_pairs
+    from ..training.seq2seq import load_seq2seq
+    from ..training.seq2seq_eval import translate_pairs
+
+    _check_decoding_flags(args)
+    model, _, checkpoint = load_seq2seq(args.run_dir, args.checkpoint)
+    pairs = read_pairs(args.pairs_file)
+    _, score = translate_pairs(model, pairs, beam=args.beam, length_penalty=args.length_penalty,
+                               batch_size=args.batch_size)
+    if score.unknown_characters:
+        examples = []
+        for source, _ in pairs:
+            examples.extend(s for s in model.source_vocabulary.unknown(source) if s not in examples)
+        warn_unknown(score.unknown_characters, examples)
+    if args.json:
+        print(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
+    else:
+        print(f"exact match {100 * score.exact_match:.2f}%, char accuracy {100 * score.char_accuracy:.2f}%, "
+              f"CER {score.cer:.4f} over {score.pairs:,} pairs (beam {score.beam}, {checkpoint} weights of "
+              f"{args.run_dir})")
+    return 0
+
+
+def run_data(args) -> int:
+    from ..data.pair_files import format_pairs
+    from ..data.tasks import generate
+
+    require(args.count >= 1, "--count", args.count, "a positive integer")
+    try:
+        pairs = generate(args.task, args.count, args.seed)
+    except ValueError as error:
+        raise RnnlabError(f"--count {args.count}: {error}") from None
+    sys.stdout.write(format_pairs(pairs))
+    sys.stdout.flush()
+    return 0

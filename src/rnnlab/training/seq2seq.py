@@ -1,0 +1,364 @@
+"""Training an encoder-decoder (:class:`~rnnlab.models.Seq2Seq`) on a pairs file: the loop, top to bottom.
+
+The pairs (``source<TAB>target``, :mod:`rnnlab.data.pair_files`) are split 90/5/5 in a seeded order
+(or all train, with ``val_file`` validating); character vocabularies are built from the training
+pairs. One step::
+
+    batch = batches.batch(order[position])     # B pairs of similar source length, padded, time-major
+    logits = model(batch.source, batch.target_input, batch.source_lengths, teacher_forcing)  # (T, B, V)
+    loss = criterion(logits.reshape(-1, V), batch.target_output.reshape(-1))   # mean over targets, <pad> ignored
+    model.backward(criterion.backward().reshape(logits.shape))
+    clip_grad_norm_(params, grad_clip); optimizer.step()
+
+Every ``eval_every`` steps (and at the end) the validation pairs are scored: the teacher-forced loss
+and the greedy decoding's exact match on up to ``eval_pairs`` of them; the best weights by exact match
+(then loss) are kept in ``best.safetensors``. At the end the test split (if any) is decoded with the
+best weights and ``results.json`` written. The learning rate is ``lr * lr_decay ** epoch``.
+
+Exact resume: the training state holds the weights, the optimizer's moments, the random generator's
+state (teacher forcing and dropout draw from it), the epoch's batch order and the position within it,
+so ``train(steps=20)`` then ``train(resume=True, steps=40)`` gives the losses and weights of
+``train(steps=40)``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, backend
+from ..data.pair_files import read_pairs, split_pairs
+from ..data.pairs import PairBatches, SymbolVocabulary
+from ..errors import RnnlabError, require
+from ..models import Seq2Seq
+from . import loop
+from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
+from .seq2seq_eval import Translations, translate_pairs, validation_loss
+
+RESULTS_FILE = "results.json"
+ATTENTIONS = ("general", "dot", "additive", "none")
+
+
+@dataclass
+class Seq2SeqConfig(Settings):
+    # data
+    pairs_file: str | None = None     # source<TAB>target per line
+    val_file: str | None = None       # validation pairs; None: 5% of pairs_file (and 5% for the test split)
+    encoding: str = "utf-8"
+    # model
+    model: str = "lstm"               # the encoder's and decoder's cell
+    hidden_size: int = 128
+    num_layers: int = 1
+    embedding_size: int | None = None  # None: min(hidden_size, 64)
+    bidirectional: bool = False       # a bidirectional encoder (bridged to the decoder)
+    attention: str = "general"        # general (Luong), dot, additive (Bahdanau) or none
+    dropout: float = 0.0
+    dtype: str = "float32"
+    # optimisation
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    lr_decay: float = 1.0             # the learning rate is multiplied by this after every epoch
+    batch_size: int = 128
+    grad_clip: float = 5.0
+    teacher_forcing: float = 1.0      # the share of decoder inputs that are the reference's symbols
+    # how long: the first limit reached stops the run; none given -> DEFAULT_TIME_BUDGET seconds
+    steps: int | None = None
+    epochs: float | None = None
+    time_budget: float | None = None  # seconds of training in this invocation (evaluations not counted)
+    # evaluation
+    eval_every: int = 500             # steps between validations (0: only at the end)
+    eval_pairs: int = 1000            # validation pairs decoded for the exact match at each validation
+    beam: int = 1                     # the beam size of the final test-split decoding
+    max_bad_steps: int = 5
+    seed: int = 1337
+
+    RESUME_MUST_MATCH = ("pairs_file", "val_file", "encoding", "model", "hidden_size", "num_layers",
+                         "embedding_size", "bidirectional", "attention", "dropout", "dtype", "optimizer",
+                         "batch_size", "seed")
+
+    def validate(self) -> "Seq2SeqConfig":
+        """RnnlabError naming the first nonsensical setting (the flag, the value, what is allowed)."""
+        require(self.model in MODELS, "--model", self.model, "one of " + ", ".join(MODELS))
+        require(self.attention in ATTENTIONS, "--attention", self.attention, "one of " + ", ".join(ATTENTIONS))
+        require(not (self.attention == "dot" and self.bidirectional), "--attention", self.attention,
+                "general or additive with --bidirectional (dot needs equal encoder and decoder sizes)")
+        require(self.optimizer in loop.OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(loop.OPTIMIZERS))
+        for flag in ("hidden_size", "num_layers", "batch_size", "eval_pairs", "beam", "max_bad_steps"):
+            value = getattr(self, flag)
+            require(isinstance(value, int) and value >= 1, "--" + flag.replace("_", "-"), value, "a positive integer")
+        for flag in ("embedding_size", "steps"):
+            value = getattr(self, flag)
+            require(value is None or (isinstance(value, int) and value >= 1), "--" + flag.replace("_", "-"), value,
+                    "a positive integer")
+        require(self.epochs is None or self.epochs > 0, "--epochs", self.epochs, "> 0")
+        require(self.time_budget is None or self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
+        require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
+        require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
+        require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
+        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        require(0.0 <= self.teacher_forcing <= 1.0, "--teacher-forcing", self.teacher_forcing, "in [0, 1]")
+        require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
+        require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
+        return self
+
+    def limits(self) -> tuple[int | None, float | None, float | None]:
+        """``(steps, epochs, time_budget)``, the time budget defaulting when no limit is given."""
+        if self.steps is None and self.epochs is None and self.time_budget is None:
+            return None, None, DEFAULT_TIME_BUDGET
+        return self.steps, self.epochs, self.time_budget
+
+
+# ---------------------------------------------------------------------------------------------------
+# data, model, run configuration
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class PairData:
+    train: list
+    val: list
+    test: list
+    source_vocabulary: SymbolVocabulary
+    target_vocabulary: SymbolVocabulary
+
+    def encoded(self, pairs) -> tuple[list, list]:
+        return ([self.source_vocabulary.encode(s) for s, _ in pairs],
+                [self.target_vocabulary.encode(t) for _, t in pairs])
+
+
+def load_pair_data(config: Seq2SeqConfig, saved: dict | None = None) -> PairData:
+    """The split pairs and the vocabularies (built from the training pairs, or the saved run's)."""
+    if config.pairs_file is None:
+        raise RnnlabError("no PAIRS file given; give a file of source<TAB>target lines (make one with "
+                          "`rnnlab seq2seq data addition --count 50000 > pairs.tsv`)")
+    pairs = read_pairs(config.pairs_file, config.encoding)
+    if config.val_file is not None:
+        train, val, test = pairs, read_pairs(config.val_file, config.encoding), []
+    else:
+        train, val, test = split_pairs(pairs, config.seed, source=config.pairs_file)
+    if saved is not None:
+        source_vocabulary = SymbolVocabulary.from_config(saved["source_vocabulary"])
+        target_vocabulary = SymbolVocabulary.from_config(saved["target_vocabulary"])
+    else:
+        source_vocabulary = SymbolVocabulary.build(s for s, _ in train)
+        target_vocabulary = SymbolVocabulary.build(t for _, t in train)
+    return PairData(train, val, test, source_vocabulary, target_vocabulary)
+
+
+def build_model(config: Seq2SeqConfig, data: PairData) -> Seq2Seq:
+    return Seq2Seq(data.source_vocabulary, data.target_vocabulary, hidden_size=config.hidden_size,
+                   num_layers=config.num_layers, cell=config.model, embedding_size=config.embedding_size,
+                   bidirectional=config.bidirectional, attention=None if config.attention == "none" else config.attention,
+                   dropout=config.dropout, dtype=config.dtype)
+
+
+def run_config(config: Seq2SeqConfig, model: Seq2Seq, data: PairData) -> dict:
+    """What ``config.json`` holds: the model, both vocabularies, the data's sizes, the settings."""
+    return {"rnnlab_version": __version__, "kind": "seq2seq", "model": model.config(),
+            "source_vocabulary": data.source_vocabulary.to_config(),
+            "target_vocabulary": data.target_vocabulary.to_config(),
+            "data": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+            "train": config.to_dict()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# where the run is, and the checkpoint that records it
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunPosition:
+    step: int = 0                     # optimizer steps since the start of the run
+    epoch: int = 0                    # completed epochs
+    position: int = 0                 # the next batch of the epoch's order
+    order: list | None = None         # the epoch's batches (index arrays)
+    best: tuple | None = None         # (score, -loss) of the best validation so far (score: exact match, F1)
+    history: list = field(default_factory=list)    # one dict per validation
+
+
+def save_checkpoint(run, model, optimizer, config, at: RunPosition) -> None:
+    meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "best": at.best,
+            "history": at.history, "train": config.to_dict()}
+    arrays = {}
+    if at.order is not None and at.position > 0:
+        arrays["order/indices"] = np.concatenate(at.order).astype(np.int64)
+        arrays["order/sizes"] = np.asarray([len(b) for b in at.order], dtype=np.int64)
+    loop.save_training_state(run, model, optimizer, meta, arrays)
+
+
+def restore_checkpoint(run, model, optimizer) -> RunPosition:
+    def read(arrays, meta):
+        order = None
+        if "order/indices" in arrays:
+            bounds = np.cumsum(arrays["order/sizes"])[:-1]
+            order = np.split(arrays["order/indices"], bounds)
+        return RunPosition(int(meta["step"]), int(meta["epoch"]), int(meta["position"]), order,
+                           None if meta.get("best") is None else tuple(meta["best"]), list(meta.get("history", [])))
+
+    return loop.restore_training_state(run, model, optimizer, read)[2]
+
+
+def validate(model, data: PairData, val_batches, criterion, config, at: RunPosition, run, log) -> None:
+    """Score the validation pairs, record them, keep the best weights."""
+    loss = validation_loss(model, val_batches, criterion)
+    _, score = translate_pairs(model, data.val[:config.eval_pairs])
+    record = {"step": at.step, "epoch": at.epoch, "val_loss": loss, "val_exact_match": score.exact_match,
+              "val_char_accuracy": score.char_accuracy, "val_cer": score.cer}
+    at.history.append(record)
+    key = (score.exact_match, -loss)
+    improved = at.best is None or key > tuple(at.best)
+    log(f"step {at.step}: val loss {loss:.4f}, exact match {100 * score.exact_match:.2f}% "
+        f"({score.pairs} pairs), char accuracy {100 * score.char_accuracy:.2f}%, CER {score.cer:.4f}"
+        + ("  (best)" if improved else ""))
+    if improved:
+        at.best = key
+        run.save_best(model.state_dict(), record)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Seq2SeqResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    stop_reason: str                              # "steps", "epochs", "time", "interrupted"
+    history: list = field(default_factory=list)
+    test: Translations | None = None              # the test split decoded with the best weights
+    losses: dict = field(default_factory=dict)    # step -> training loss, for this invocation's steps
+    train_seconds: float = 0.0
+
+
+def train(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> Seq2SeqResult:
+    """Train a :class:`Seq2Seq` as ``config`` says; checkpoints go to the run directory ``out``."""
+    from ..nn import CrossEntropyLoss
+    from .atomic import atomic_write_json
+    from .progress import Progress
+    from .rundir import RunDirectory, open_for_resume
+    from .signals import graceful_interrupt
+
+    stream = sys.stderr if stream is None else stream
+    config.validate()
+    saved = None
+    if resume:
+        run, saved = open_for_resume(out, "seq2seq")
+        loop.check_resume_matches(config, saved.get("train", {}), run.path, Seq2SeqConfig.RESUME_MUST_MATCH,
+                                  path_settings=("pairs_file", "val_file"),
+                                  flag_names={"pairs_file": "PAIRS", "val_file": "--val-file"})
+    else:
+        run = RunDirectory(out)
+    data = load_pair_data(config, saved)
+    steps, epochs, time_budget = config.limits()
+
+    # --- model and optimizer: fresh, or from the saved training state ---------------------------
+    backend.manual_seed(config.seed)
+    model = build_model(config, data)
+    optimizer = loop.build_optimizer(config.optimizer, model.parameters(), config.lr)
+    if resume:
+        at = restore_checkpoint(run, model, optimizer)
+        atomic_write_json(run.config_path, {**saved, "train": config.to_dict()})
+    else:
+        run.create(run_config(config, model, data))
+        at = RunPosition()
+    criterion = CrossEntropyLoss(ignore_index=model.pad_id)
+    batches = PairBatches(*data.encoded(data.train), batch_size=config.batch_size)
+    val_batches = PairBatches(*data.encoded(data.val), batch_size=256, bucket=False)
+    max_steps = loop.step_limit(steps, epochs, len(batches))
+
+    # --- what the run reports ---------------------------------------------------------------------
+    progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream, start_step=at.step) \
+        if progress_bar else None
+    log = loop.LogLines(progress, stream)
+    gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
+                                      run.path, log)
+    result = Seq2SeqResult(Path(out), at.step, at.epoch, "epochs", at.history)
+    start_step = at.step
+    log(f"{'resuming' if resume else 'training'} {model.cell} seq2seq "
+        f"(attention {config.attention}, {model.num_parameters():,} parameters): {len(data.train):,} training, "
+        f"{len(data.val):,} validation, {len(data.test):,} test pairs; {len(data.source_vocabulary)} source, "
+        f"{len(data.target_vocabulary)} target symbols; epoch {at.epoch}, step {at.step}")
+    train_seconds = 0.0
+    validated_step = saved_step = None
+    model.train()
+    try:
+        with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while True:
+                reason = loop.stop_reason(at.step, max_steps, steps, train_seconds, time_budget, interrupt.requested)
+                if reason is not None:
+                    result.stop_reason = reason
+                    break
+
+                started = time.perf_counter()
+                if at.position == 0:
+                    at.order = batches.order(backend.generator())
+                    for group in optimizer.param_groups:
+                        group["lr"] = config.lr * config.lr_decay ** at.epoch
+                batch = batches.batch(at.order[at.position])
+                logits = model(batch.source, batch.target_input, batch.source_lengths, config.teacher_forcing)
+                loss = float(criterion(logits.reshape(-1, logits.shape[-1]), batch.target_output.reshape(-1)))
+                gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)), at.step + 1)
+                at.step += 1
+                at.position += 1
+                result.losses[at.step] = loss
+                if at.position >= len(at.order):
+                    at.position, at.epoch, at.order = 0, at.epoch + 1, None
+                train_seconds += time.perf_counter() - started
+                if progress is not None:
+                    pairs_per_s = (at.step - start_step) * config.batch_size / max(train_seconds, 1e-9)
+                    progress.update(at.step, loss=loss, extra=f"epoch {at.epoch + 1}  {pairs_per_s:,.0f} pairs/s")
+                if config.eval_every and at.step % config.eval_every == 0:
+                    validate(model, data, val_batches, criterion, config, at, run, log)
+                    validated_step = at.step
+                    save_checkpoint(run, model, optimizer, config, at)
+                    saved_step = at.step
+            if validated_step != at.step and result.stop_reason != "interrupted":
+                validate(model, data, val_batches, criterion, config, at, run, log)
+            if saved_step != at.step:
+                save_checkpoint(run, model, optimizer, config, at)
+    finally:
+        if progress is not None:
+            progress.close()
+        log.progress = None
+    result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
+    if result.stop_reason == "interrupted":
+        log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
+        return result
+    if data.test:
+        from .rundir import load_model
+
+        best, name = load_model(run, lambda: build_model(config, data))
+        _, result.test = translate_pairs(best, data.test, beam=config.beam)
+        log(f"test ({result.test.pairs:,} pairs, {name} weights, beam {config.beam}): exact match "
+            f"{100 * result.test.exact_match:.2f}%, char accuracy {100 * result.test.char_accuracy:.2f}%, "
+            f"CER {result.test.cer:.4f}")
+    atomic_write_json(run.path / RESULTS_FILE, {
+        "rnnlab_version": __version__, "step": at.step, "epoch": at.epoch, "stop_reason": result.stop_reason,
+        "history": at.history, "test": None if result.test is None else result.test.to_dict(),
+        "train_seconds_this_run": round(train_seconds, 3), "steps_this_run": at.step - start_step})
+    log(f"done at step {at.step}, epoch {at.epoch} ({result.stop_reason}, {train_seconds:.1f} s training); "
+        f"run directory: {run.path}")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# a trained run
+# ---------------------------------------------------------------------------------------------------
+
+def load_seq2seq(run_dir, checkpoint=None) -> tuple[Seq2Seq, dict, str]:
+    """``(model with its vocabularies, config.json, checkpoint name)`` of a seq2seq run, evaluation mode."""
+    from .rundir import load_model, open_run
+
+    run, saved = open_run(run_dir, "seq2seq")
+    try:
+        source = SymbolVocabulary.from_config(saved["source_vocabulary"])
+        target = SymbolVocabulary.from_config(saved["target_vocabulary"])
+    except (KeyError, TypeError) as error:
+        raise RnnlabError(f"{run.config_path}: the vocabularies are damaged ({error}); re-train or restore "
+                          f"the file") from None
+    model, name = load_model(run, lambda: Seq2Seq.from_config(saved["model"], source, target), checkpoint)
+    return model, saved, name

@@ -1,0 +1,315 @@
+"""Training a per-character tagger (:class:`~rnnlab.models.SequenceTagger`) to restore spaces: the loop,
+top to bottom.
+
+The text's non-blank lines become ``(characters without spaces, labels)`` (:mod:`rnnlab.data.spacing`,
+label 1: a space follows); the first 90% of the lines train, the next 5% validate, the last 5% test
+(or all train and ``val_file`` validates). One step::
+
+    batch = order[position]                         # B lines of similar length
+    ids, lengths = pad(lines[batch])                # (L, B) character ids, <pad> after each end
+    logits = tagger(ids, lengths)                   # (L, B, 2)
+    loss = criterion(logits.reshape(-1, 2), labels.reshape(-1))   # -100 after each end: ignored
+    tagger.backward(criterion.backward().reshape(logits.shape)); clip; optimizer.step()
+
+Every ``eval_every`` steps (and at the end) the validation lines are scored (loss, precision, recall
+and F1 of the predicted spaces, :mod:`rnnlab.training.tagging_eval`); the best weights by F1 are kept.
+At the end the test lines are scored with the best weights and ``results.json`` written. Exact resume
+as in :mod:`rnnlab.training.seq2seq`: weights, optimizer moments, random state, batch order, position.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, backend
+from ..data.pairs import PairBatches, SymbolVocabulary
+from ..data.spacing import tagged_lines
+from ..data.text import read_text
+from ..errors import RnnlabError, require
+from ..models import SequenceTagger
+from . import loop
+from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
+from .seq2seq import RunPosition, restore_checkpoint, save_checkpoint
+from .tagging_eval import SpacingScore, label_batch, score_spacing, tagging_loss
+
+RESULTS_FILE = "results.json"
+TASKS = ("spacing",)
+IGNORE = -100
+
+
+@dataclass
+class TagConfig(Settings):
+    # data
+    text_file: str | None = None
+    val_file: str | None = None       # validation text; None: 5% of the lines (and 5% for the test split)
+    task: str = "spacing"
+    encoding: str = "utf-8"
+    max_length: int = 256             # longer lines are cut at word boundaries into pieces this long
+    # model
+    model: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 2
+    embedding_size: int | None = None  # None: min(hidden_size, 64)
+    bidirectional: bool = True
+    dropout: float = 0.0
+    dtype: str = "float32"
+    # optimisation
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    lr_decay: float = 1.0
+    batch_size: int = 64
+    grad_clip: float = 5.0
+    # how long
+    steps: int | None = None
+    epochs: float | None = None
+    time_budget: float | None = None
+    # evaluation
+    eval_every: int = 500
+    eval_lines: int = 2000            # validation lines scored at each validation
+    max_bad_steps: int = 5
+    seed: int = 1337
+
+    RESUME_MUST_MATCH = ("text_file", "val_file", "task", "encoding", "max_length", "model", "hidden_size",
+                         "num_layers", "embedding_size", "bidirectional", "dropout", "dtype", "optimizer",
+                         "batch_size", "seed")
+
+    def validate(self) -> "TagConfig":
+        require(self.task in TASKS, "--task", self.task, "one of " + ", ".join(TASKS))
+        require(self.model in MODELS, "--model", self.model, "one of " + ", ".join(MODELS))
+        require(self.optimizer in loop.OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(loop.OPTIMIZERS))
+        for flag in ("hidden_size", "num_layers", "batch_size", "eval_lines", "max_length", "max_bad_steps"):
+            value = getattr(self, flag)
+            require(isinstance(value, int) and value >= 1, "--" + flag.replace("_", "-"), value, "a positive integer")
+        for flag in ("embedding_size", "steps"):
+            value = getattr(self, flag)
+            require(value is None or (isinstance(value, int) and value >= 1), "--" + flag.replace("_", "-"), value,
+                    "a positive integer")
+        require(self.epochs is None or self.epochs > 0, "--epochs", self.epochs, "> 0")
+        require(self.time_budget is None or self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
+        require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
+        require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
+        require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
+        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
+        require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
+        return self
+
+    def limits(self) -> tuple[int | None, float | None, float | None]:
+        if self.steps is None and self.epochs is None and self.time_budget is None:
+            return None, None, DEFAULT_TIME_BUDGET
+        return self.steps, self.epochs, self.time_budget
+
+
+# ---------------------------------------------------------------------------------------------------
+# data, model, run configuration
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class TaggedLines:
+    """Lines as ``(characters, labels)`` and their ids under the run's vocabulary."""
+    lines: list
+    vocabulary: SymbolVocabulary
+
+    def ids(self) -> list[np.ndarray]:
+        return [self.vocabulary.encode(characters) for characters, _ in self.lines]
+
+    def batches(self, batch_size: int, bucket: bool = True) -> PairBatches:
+        return PairBatches(self.ids(), None, batch_size=batch_size, bucket=bucket)
+
+
+def read_tagged_lines(path, config: TagConfig) -> list:
+    lines = tagged_lines(read_text(path, encoding=config.encoding), config.max_length)
+    if not lines:
+        raise RnnlabError(f"{path}: holds no words; give a text with words separated by spaces")
+    return lines
+
+
+def load_tag_data(config: TagConfig, saved: dict | None = None):
+    """``(train, val, test, vocabulary)``: lists of ``(characters, labels)`` and the character vocabulary."""
+    if config.text_file is None:
+        raise RnnlabError("no TEXT file given; give a text whose words are separated by spaces")
+    lines = read_tagged_lines(config.text_file, config)
+    if config.val_file is not None:
+        train, val, test = lines, read_tagged_lines(config.val_file, config), []
+    else:
+        if len(lines) < 2:
+            raise RnnlabError(f"{config.text_file}: {len(lines)} line: too few to split into training and "
+                              f"validation; give a longer text (1000s of lines), or a separate --val-file")
+        num_val = max(1, round(0.05 * len(lines)))
+        num_test = round(0.05 * len(lines)) if len(lines) - num_val > 2 else 0
+        num_train = len(lines) - num_val - num_test
+        train, val, test = lines[:num_train], lines[num_train:num_train + num_val], lines[num_train + num_val:]
+    if saved is not None:
+        vocabulary = SymbolVocabulary.from_config(saved["vocabulary"])
+    else:
+        vocabulary = SymbolVocabulary.build(characters for characters, _ in train)
+    return train, val, test, vocabulary
+
+
+def build_model(config: TagConfig, vocabulary: SymbolVocabulary) -> SequenceTagger:
+    return SequenceTagger(len(vocabulary), 2, hidden_size=config.hidden_size, num_layers=config.num_layers,
+                          cell=config.model, bidirectional=config.bidirectional, embedding_size=config.embedding_size,
+                          dropout=config.dropout, padding_idx=vocabulary.pad_id, dtype=config.dtype)
+
+
+def validate(model, val: TaggedLines, criterion, config: TagConfig, at: RunPosition, run, log) -> None:
+    loss = tagging_loss(model, val.lines[:config.eval_lines], val.vocabulary, criterion)
+    score = score_spacing(model, val.lines[:config.eval_lines], val.vocabulary)
+    record = {"step": at.step, "epoch": at.epoch, "val_loss": loss, "val_precision": score.precision,
+              "val_recall": score.recall, "val_f1": score.f1, "val_exact_line": score.exact_line}
+    at.history.append(record)
+    key = (score.f1, -loss)
+    improved = at.best is None or key > tuple(at.best)
+    log(f"step {at.step}: val loss {loss:.4f}, spaces precision {score.precision:.4f} recall {score.recall:.4f} "
+        f"F1 {score.f1:.4f}, exact lines {100 * score.exact_line:.2f}% ({score.lines} lines)"
+        + ("  (best)" if improved else ""))
+    if improved:
+        at.best = key
+        run.save_best(model.state_dict(), record)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class TagResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    stop_reason: str
+    history: list = field(default_factory=list)
+    test: SpacingScore | None = None
+    losses: dict = field(default_factory=dict)
+    train_seconds: float = 0.0
+
+
+def train(config: TagConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> TagResult:
+    """Train a :class:`SequenceTagger` to restore spaces as ``config`` says; checkpoints go to ``out``."""
+    from ..nn import CrossEntropyLoss
+    from .atomic import atomic_write_json
+    from .progress import Progress
+    from .rundir import RunDirectory, load_model, open_for_resume
+    from .signals import graceful_interrupt
+
+    stream = sys.stderr if stream is None else stream
+    config.validate()
+    saved = None
+    if resume:
+        run, saved = open_for_resume(out, "tagger")
+        loop.check_resume_matches(config, saved.get("train", {}), run.path, TagConfig.RESUME_MUST_MATCH,
+                                  path_settings=("text_file", "val_file"),
+                                  flag_names={"text_file": "TEXT", "val_file": "--val-file"})
+    else:
+        run = RunDirectory(out)
+    train_lines, val_lines, test_lines, vocabulary = load_tag_data(config, saved)
+    steps, epochs, time_budget = config.limits()
+
+    backend.manual_seed(config.seed)
+    model = build_model(config, vocabulary)
+    optimizer = loop.build_optimizer(config.optimizer, model.parameters(), config.lr)
+    if resume:
+        at = restore_checkpoint(run, model, optimizer)
+        atomic_write_json(run.config_path, {**saved, "train": config.to_dict()})
+    else:
+        run.create({"rnnlab_version": __version__, "kind": "tagger", "task": config.task, "model": model.config(),
+                    "vocabulary": vocabulary.to_config(), "labels": ["no space follows", "a space follows"],
+                    "data": {"train": len(train_lines), "val": len(val_lines), "test": len(test_lines)},
+                    "train": config.to_dict()})
+        at = RunPosition()
+    criterion = CrossEntropyLoss(ignore_index=IGNORE)
+    training = TaggedLines(train_lines, vocabulary)
+    batches = training.batches(config.batch_size)
+    val = TaggedLines(val_lines, vocabulary)
+    max_steps = loop.step_limit(steps, epochs, len(batches))
+
+    progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream, start_step=at.step) \
+        if progress_bar else None
+    log = loop.LogLines(progress, stream)
+    gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
+                                      run.path, log)
+    result = TagResult(Path(out), at.step, at.epoch, "epochs", at.history)
+    start_step = at.step
+    log(f"{'resuming' if resume else 'training'} {model.cell} tagger ({config.task}, "
+        f"{model.num_parameters():,} parameters): {len(train_lines):,} training, {len(val_lines):,} validation, "
+        f"{len(test_lines):,} test lines; {len(vocabulary.symbols)} characters; epoch {at.epoch}, step {at.step}")
+    train_seconds = 0.0
+    validated_step = saved_step = None
+    model.train()
+    try:
+        with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while True:
+                reason = loop.stop_reason(at.step, max_steps, steps, train_seconds, time_budget, interrupt.requested)
+                if reason is not None:
+                    result.stop_reason = reason
+                    break
+
+                started = time.perf_counter()
+                if at.position == 0:
+                    at.order = batches.order(backend.generator())
+                    for group in optimizer.param_groups:
+                        group["lr"] = config.lr * config.lr_decay ** at.epoch
+                indices = at.order[at.position]
+                batch = batches.batch(indices)
+                labels = label_batch([train_lines[k][1] for k in indices.tolist()], batch.source.shape[0], IGNORE)
+                logits = model(batch.source, batch.source_lengths)                     # (L, B, 2)
+                loss = float(criterion(logits.reshape(-1, 2), labels.reshape(-1)))
+                gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)), at.step + 1)
+                at.step += 1
+                at.position += 1
+                result.losses[at.step] = loss
+                if at.position >= len(at.order):
+                    at.position, at.epoch, at.order = 0, at.epoch + 1, None
+                train_seconds += time.perf_counter() - started
+                if progress is not None:
+                    chars_per_s = (at.step - start_step) * config.batch_size * float(batch.source_lengths.mean()) \
+                        / max(train_seconds, 1e-9)
+                    progress.update(at.step, loss=loss, extra=f"epoch {at.epoch + 1}  ~{chars_per_s:,.0f} chars/s")
+                if config.eval_every and at.step % config.eval_every == 0:
+                    validate(model, val, criterion, config, at, run, log)
+                    validated_step = at.step
+                    save_checkpoint(run, model, optimizer, config, at)
+                    saved_step = at.step
+            if validated_step != at.step and result.stop_reason != "interrupted":
+                validate(model, val, criterion, config, at, run, log)
+            if saved_step != at.step:
+                save_checkpoint(run, model, optimizer, config, at)
+    finally:
+        if progress is not None:
+            progress.close()
+        log.progress = None
+    result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
+    if result.stop_reason == "interrupted":
+        log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
+        return result
+    if test_lines:
+        best, name = load_model(run, lambda: build_model(config, vocabulary))
+        result.test = score_spacing(best, test_lines, vocabulary)
+        log(f"test ({result.test.lines:,} lines, {name} weights): spaces precision {result.test.precision:.4f} "
+            f"recall {result.test.recall:.4f} F1 {result.test.f1:.4f}, exact lines {100 * result.test.exact_line:.2f}%")
+    atomic_write_json(run.path / RESULTS_FILE, {
+        "rnnlab_version": __version__, "step": at.step, "epoch": at.epoch, "stop_reason": result.stop_reason,
+        "history": at.history, "test": None if result.test is None else result.test.to_dict(),
+        "train_seconds_this_run": round(train_seconds, 3), "steps_this_run": at.step - start_step})
+    log(f"done at step {at.step}, epoch {at.epoch} ({result.stop_reason}, {train_seconds:.1f} s training); "
+        f"run directory: {run.path}")
+    return result
+
+
+def load_tagger(run_dir, checkpoint=None) -> tuple[SequenceTagger, SymbolVocabulary, dict, str]:
+    """``(tagger, vocabulary, config.json, checkpoint name)`` of a tagger run, evaluation mode."""
+    from .rundir import load_model, open_run
+
+    run, saved = open_run(run_dir, "tagger")
+    vocabulary = SymbolVocabulary.from_config(saved["vocabulary"])
+    model, name = load_model(run, lambda: SequenceTagger.from_config(saved["model"]), checkpoint)
+    if model.vocab_size != len(vocabulary):
+        raise RnnlabError(f"{run.config_path}: the vocabulary ({len(vocabulary)} ids) does not fit the model "
+                          f"({model.vocab_size}); re-train or restore the file")
+    return model, vocabulary, saved, name
