@@ -106,7 +106,7 @@ def test_bad_checkpoint_names_and_a_missing_best_are_one_line_errors(tmp_path):
     run.save_weights(model.state_dict())
     with pytest.raises(RnnlabError, match=r"no validation has run yet; use --checkpoint latest \(checkpoint='latest'"):
         rnnlab.load(run.path)
-    with pytest.raises(RnnlabError, match="checkpoint 'newest': must be one of best, latest"):
+    with pytest.raises(RnnlabError, match="--checkpoint newest: must be best, latest, a step number"):
         rnnlab.load(run.path, checkpoint="newest")
     assert not rnnlab.load(run.path, checkpoint="latest").training
 

@@ -119,11 +119,16 @@ def test_a_loss_that_turns_nan_stops_training_with_the_last_checkpoint_intact(tm
     assert any(not np.array_equal(weights[k], saved[k]) for k in saved)
 
 
-def test_a_loss_that_is_nan_from_the_start_does_not_claim_a_checkpoint(tmp_path, monkeypatch):
+def test_a_loss_that_is_nan_from_the_start_leaves_the_step_0_checkpoint(tmp_path, monkeypatch):
+    from rnnlab.training.rundir import RunDirectory
+
     monkeypatch.setattr("rnnlab.nn.CrossEntropyLoss", lambda: ScriptedLoss({n: "nan" for n in range(1, 100)}))
-    with pytest.raises(RnnlabError, match=r"not finite for 3 steps in a row .* no checkpoint was written yet; "
+    with pytest.raises(RnnlabError, match=r"not finite for 3 steps in a row .* the last checkpoint in .* is intact; "
                                           r"try a lower --lr"):
         run_training(tmp_path, steps=10, max_bad_steps=3)
+    # the checkpoint written at the start: the untrained weights, and no best (no evaluation ran)
+    assert RunDirectory(tmp_path / "run").load_training_state()[2]["step"] == 0
+    assert not RunDirectory(tmp_path / "run").has_best()
 
 
 def test_a_single_bad_step_is_skipped_with_a_warning(tmp_path, monkeypatch):
@@ -166,7 +171,7 @@ def test_without_evaluations_a_run_still_checkpoints_now_and_then(tmp_path, monk
                                                                 original(self, state, meta, arrays)))
     monkeypatch.setattr(TrainConfig, "eval_every", 4)  # the fallback interval (200 by default)
     run_training(tmp_path, steps=10, eval_every=0)
-    assert saved_at == [4, 8, 10]
+    assert saved_at == [0, 4, 8, 10]  # the start, the fallback interval, the end
 
 
 def test_a_test_split_larger_than_an_evaluation_is_announced(tmp_path):

@@ -6,8 +6,8 @@ also uses, adding the whole suite, min-char-rnn, peak memory and the FLOP effici
 from __future__ import annotations
 
 import argparse
-import json
 
+from .. import strict_json
 from ..bench import QUICK, SUITE, measure_suite
 from ..errors import RnnlabError
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     configs = [c for c in SUITE if c.name in args.only] if args.only else (SUITE if args.full else QUICK)
     results = measure_suite(configs, threads=args.threads, rounds=args.rounds, with_torch=not args.no_torch)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(strict_json.dumps(results, indent=2))
         return 0
     with_torch = results["torch"]
     blas = results["blas"]

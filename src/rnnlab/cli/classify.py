@@ -8,10 +8,10 @@ is one line too (``rnnlab: error: argument --epochs: invalid int value: 'x'``), 
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from .. import strict_json
 from ..errors import RnnlabError
 from .flags import add_checkpoint_flag, one_line_errors
 from .messages import one_line_messages
@@ -239,7 +239,7 @@ def run_eval(args) -> int:
         raise RnnlabError("the test set holds no images; nothing to score")
     result = evaluate(model, images, labels, batch_size=args.batch_size)
     if args.json:
-        print(json.dumps({**result.to_dict(loaded.classes), "checkpoint": loaded.checkpoint,
+        print(strict_json.dumps({**result.to_dict(loaded.classes), "checkpoint": loaded.checkpoint,
                           "run_dir": str(loaded.path), "data": source}))
     else:
         print(f"accuracy {100 * result.accuracy:.2f}%, loss {result.loss:.4f} over {result.count:,} images "

@@ -4,9 +4,9 @@ Characters the model has never seen cannot be scored: they are left out, counted
 """
 from __future__ import annotations
 
-import json
 import math
 
+from .. import strict_json
 from ..errors import RnnlabError
 from ..training.rundir import load_run
 from .flags import add_checkpoint_flag, check_positive_int, one_line_errors
@@ -54,7 +54,7 @@ def run(args) -> int:
     loss, characters = evaluate(loaded.model, ids, batch_size=args.batch_size, seq_len=args.seq_len)
     bpc = loss / math.log(2.0)
     if args.json:
-        print(json.dumps({"loss": loss, "bpc": bpc, "characters": characters, "unknown": unknown,
+        print(strict_json.dumps({"loss": loss, "bpc": bpc, "characters": characters, "unknown": unknown,
                           "unknown_symbols": [s if isinstance(s, str) else int(s) for s in unknown_symbols],
                           "checkpoint": loaded.checkpoint, "run_dir": str(loaded.path),
                           "text_file": str(args.text_file)}, ensure_ascii=False))

@@ -9,15 +9,24 @@ import math
 import sys
 
 from ..errors import require
-from ..training.rundir import CHECKPOINT_NAMES
 
 
 def check_positive_int(flag: str, value) -> None:
     require(value is None or value >= 1, flag, value, "a positive integer")
 
 
+def steps_or_duration(text: str):
+    """An argparse type: ``"200"`` -> 200 (steps); anything else (``"60s"``, ``"2m"``) stays text, for
+    :func:`rnnlab.training.config.parse_interval` to check."""
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
+def check_seed(value) -> None:
+    require(value is None or 0 <= value < 2 ** 63, "--seed", value, "an integer in [0, 2**63)")
+
+
 def check_sampling_flags(args) -> None:
-    """Temperature > 0, top-k >= 1, top-p in (0, 1], length >= 0, num-samples >= 1."""
+    """Temperature > 0, top-k >= 1, top-p in (0, 1], length >= 0, num-samples >= 1, seed >= 0."""
     require(math.isfinite(args.temperature) and args.temperature > 0, "--temperature", args.temperature,
             "> 0 (for the most likely character every time, use --greedy)")
     check_positive_int("--top-k", args.top_k)
@@ -25,6 +34,7 @@ def check_sampling_flags(args) -> None:
         require(0 < args.top_p <= 1, "--top-p", args.top_p, "in (0, 1]")
     require(args.length >= 0, "--length", args.length, ">= 0")
     require(args.num_samples >= 1, "--num-samples", args.num_samples, "a positive integer")
+    check_seed(args.seed)
 
 
 def one_line_errors(parser) -> None:
@@ -38,6 +48,7 @@ def one_line_errors(parser) -> None:
 
 def add_checkpoint_flag(parser) -> None:
     """``--checkpoint NAME``: which weights of a run to use (resolved by rnnlab.training.rundir.resolve_checkpoint)."""
-    parser.add_argument("--checkpoint", choices=CHECKPOINT_NAMES, default=None,
-                        help="which weights to use: the best by validation loss or the latest "
+    parser.add_argument("--checkpoint", default=None, metavar="{best,latest,STEP,PATH}",
+                        help="which weights to use: the best by validation loss, the latest, a step the run kept "
+                             "with `train --keep` (checkpoints/step-*.safetensors), or a weights file "
                              "(default: best if the run has it, else latest)")

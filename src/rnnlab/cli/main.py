@@ -14,9 +14,10 @@ import sys
 from .. import __version__
 from ..errors import RnnlabError
 from .flags import one_line_errors
+from .messages import discard_stdout, flush_stdout
 
 # Subcommand modules, in the order `rnnlab --help` lists them.
-SUBCOMMANDS = ["train", "sample", "eval", "plot", "classify", "bench", "inspect"]
+SUBCOMMANDS = ["train", "sample", "eval", "plot", "classify", "seq2seq", "tag", "bench", "inspect"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        flush_stdout()  # `> /dev/full`: one line now, not a traceback at exit
+        return status
     except RnnlabError as error:
+        discard_stdout()
         print(f"rnnlab: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

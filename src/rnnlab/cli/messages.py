@@ -1,4 +1,5 @@
-"""Around a training run: Python warnings and running out of memory as one line each."""
+"""Messages: Python warnings and running out of memory around a training run, and standard output that
+cannot be written (a full disk, ``> /dev/full``), each as one line."""
 from __future__ import annotations
 
 import contextlib
@@ -23,3 +24,32 @@ def one_line_messages(sizes: str):
             yield
         except MemoryError as error:
             raise RnnlabError(f"not enough memory ({error}); lower {sizes}") from None
+
+
+def stdout_error(error: OSError) -> RnnlabError:
+    """The one line for standard output that cannot be written (``rnnlab sample ... > /dev/full``)."""
+    return RnnlabError(f"cannot write to standard output ({error.strerror or error}); free some space "
+                       f"where it goes, or send it elsewhere")
+
+
+def flush_stdout() -> None:
+    """Flush standard output at the end of a command: a failure is one RnnlabError line, and standard output
+    is pointed at the null device so that Python's own flush at exit does not print a second message."""
+    import os
+
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if isinstance(error, BrokenPipeError):
+            raise
+        raise stdout_error(error) from None
+
+
+def discard_stdout() -> None:
+    """After an error: flush what standard output holds, or, if it cannot be written, drop it silently."""
+    try:
+        flush_stdout()
+    except (RnnlabError, BrokenPipeError):
+        pass

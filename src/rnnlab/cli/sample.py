@@ -8,6 +8,7 @@ import time
 from ..errors import RnnlabError
 from ..training.rundir import load_run
 from .flags import add_checkpoint_flag, check_sampling_flags, one_line_errors
+from .messages import stdout_error
 
 FLUSH_SECONDS = 0.05  # flush at least this often (and at every newline), so output streams but stays cheap
 
@@ -49,22 +50,32 @@ class _StreamWriter:
         self.last_flush = time.monotonic()
 
     def write(self, text: str) -> None:
-        if self.byte_mode:
-            # byte-mode symbols come as Latin-1 characters: write the bytes themselves
-            sys.stdout.flush()
-            sys.stdout.buffer.write(text.encode("latin-1"))
-        else:
-            sys.stdout.write(text)
+        try:
+            if self.byte_mode:
+                # byte-mode symbols come as Latin-1 characters: write the bytes themselves
+                sys.stdout.flush()
+                sys.stdout.buffer.write(text.encode("latin-1"))
+            else:
+                sys.stdout.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise stdout_error(error) from None
         now = time.monotonic()
         if "\n" in text or now - self.last_flush >= FLUSH_SECONDS:
             self.flush()
             self.last_flush = now
 
     def flush(self) -> None:
-        if self.byte_mode:
-            sys.stdout.buffer.flush()
-        else:
-            sys.stdout.flush()
+        try:
+            if self.byte_mode:
+                sys.stdout.buffer.flush()
+            else:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise stdout_error(error) from None
 
 
 def run(args) -> int:

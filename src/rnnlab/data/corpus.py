@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RnnlabError
-from .text import Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, code_points, decode_error
+from .text import (Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, code_points, decode_error,
+                   undecodable)
 
 STREAM_THRESHOLD = 32 * 2**20     # files bigger than this are encoded in chunks into a memory-mapped cache
 CHUNK_BYTES = 2**18               # bytes read per step (temporaries: ~20 bytes per byte read, ~5 MB)
@@ -166,6 +167,8 @@ def _read_symbols(path: Path, encoding: str, byte_mode: bool, chunk_bytes: int):
                 text = decoder.decode(chunk, final)
             except UnicodeDecodeError as error:
                 raise decode_error(error, path, encoding, offset - pending + error.start) from None
+            except UnicodeError as error:  # utf-16/utf-32 without a byte-order mark
+                raise undecodable(error, path, encoding) from None
             if offset == 0:
                 check_looks_like_text(text, path)
             offset += len(chunk)

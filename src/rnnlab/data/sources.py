@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import RnnlabError
 from .corpus import (CHUNK_BYTES, _atomic_write, _make_cache_dir, default_corpus_path, encode_corpus,
                      file_digest, scan_vocabulary, split_ids)
-from .text import Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, decode_error
+from .text import Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, decode_error, undecodable
 
 DEFAULT_SPLIT = (0.9, 0.05, 0.05)
 SPLIT_PARTS = ("training", "validation", "test")
@@ -157,6 +157,8 @@ def _check_decodes(path: Path, encoding: str, byte_mode: bool) -> bool:
                     text = decoder.decode(chunk, not chunk)
                 except UnicodeDecodeError as error:
                     raise decode_error(error, path, encoding, offset - pending + error.start) from None
+                except UnicodeError as error:  # utf-16/utf-32 without a byte-order mark
+                    raise undecodable(error, path, encoding) from None
                 if offset == 0:
                     check_looks_like_text(text, path)
                 offset += len(chunk)

@@ -56,10 +56,14 @@ def smallest_id_dtype(num_symbols: int) -> np.dtype:
 def canonical_encoding(encoding: str) -> str:
     """Python's own name for ``encoding`` (``"UTF8"`` -> ``"utf-8"``), or :class:`RnnlabError` if unknown."""
     try:
-        return codecs.lookup(encoding).name
+        codec = codecs.lookup(encoding)
     except (LookupError, TypeError):
         raise RnnlabError(f"unknown text encoding {encoding!r}; pass a Python codec name to --encoding "
                           f"(e.g. utf-8, latin-1, cp949, utf-16)") from None
+    if not getattr(codec, "_is_text_encoding", True):  # rot13, base64, zlib: bytes<->bytes or str<->str
+        raise RnnlabError(f"--encoding {encoding}: {codec.name} is not a text encoding (it does not turn bytes "
+                          f"into text); pass one that does, e.g. utf-8, latin-1, cp1252 or utf-16")
+    return codec.name
 
 
 def code_points(text: str) -> np.ndarray:
@@ -78,6 +82,12 @@ def code_points(text: str) -> np.ndarray:
 def check_text_path(path) -> Path:
     """``path`` as a :class:`Path` if it names a readable, non-empty regular file; else :class:`RnnlabError`."""
     path = Path(path).expanduser()
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass  # said just below
+    except OSError as error:  # a symlink loop, a name too long, a folder on the way that cannot be searched
+        raise RnnlabError(f"cannot open {path}: {error.strerror or error}; check the path") from None
     if not path.exists():
         raise RnnlabError(f"text file not found: {path}; check the path (or run without TEXT_FILE to use the "
                           f"default corpus)")
@@ -109,6 +119,13 @@ def check_looks_like_text(sample: str, path) -> None:
     if controls > _MAX_CONTROL_FRACTION * len(sample):
         raise RnnlabError(f"{path} looks like a binary file ({controls} of its first {len(sample)} characters are "
                           f"control characters); pass a text file, the right --encoding, or --bytes to model raw bytes")
+
+
+def undecodable(error: UnicodeError, path, encoding: str) -> RnnlabError:
+    """A one-line :class:`RnnlabError` for a decoder that refuses the file as a whole (``utf-16`` and
+    ``utf-32`` without a byte-order mark)."""
+    return RnnlabError(f"{path}: cannot be decoded as {encoding} ({error}); pass the file's encoding with "
+                       f"--encoding (utf-16-le or utf-16-be for UTF-16 without a byte-order mark), or --bytes")
 
 
 def decode_error(error: UnicodeDecodeError, path, encoding: str, byte_offset: int) -> RnnlabError:
@@ -155,6 +172,8 @@ def read_text(path, encoding: str = "utf-8", byte_mode: bool = False) -> str | b
         text = codecs.decode(data, encoding, "strict")
     except UnicodeDecodeError as error:
         raise decode_error(error, path, encoding, error.start) from None
+    except UnicodeError as error:
+        raise undecodable(error, path, encoding) from None
     if not text:  # e.g. a file holding only a byte-order mark
         raise RnnlabError(f"{path} holds no text once decoded as {encoding}; a language model needs some text")
     check_looks_like_text(text, path)

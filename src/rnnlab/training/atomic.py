@@ -9,12 +9,12 @@ so :func:`remove_stale_temporaries` clears what such a process left behind.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
+from .. import strict_json
 from ..errors import RnnlabError
 
 
@@ -84,7 +84,8 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 def atomic_write_json(path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"  # serialise first: a TypeError writes nothing
+    # serialise first (a TypeError writes nothing); a NaN or an infinity is written as null, which JSON allows
+    text = strict_json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

@@ -32,13 +32,16 @@ from ..data.sources import Corpus
 from ..errors import RnnlabError
 from ..models import CharRNN
 from . import loop
-from .config import DEFAULT_TIME_BUDGET, TrainConfig
+from .config import CHECKPOINT_SECONDS, DEFAULT_TIME_BUDGET, TrainConfig, parse_interval
+from .signals import Interrupted, stop_if_requested
 
 LN2 = math.log(2.0)
 # Evaluation reads the text as this many streams of this many steps at a time (forward only, so wider
 # and longer than a training batch is cheap); fixed, so a run's numbers do not depend on its batch size.
 EVAL_BATCH_SIZE = 64
 EVAL_SEQ_LEN = 128
+# printed at the first Ctrl-C / SIGTERM while the test split is scored (the checkpoint is already written)
+TEST_INTERRUPT_MESSAGE = "{signal}: stopping the test scoring (the training state is saved)"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -76,7 +79,8 @@ def evaluate(model: CharRNN, ids, batch_size: int = 32, seq_len: int = 128, max_
 
     The text is cut into up to ``batch_size`` contiguous streams read ``seq_len`` steps at a time with
     the state carried, as in training. Returns ``(loss, characters_scored)``; divide the loss by ln 2
-    for bits per character. Up to ``batch_size - 1`` characters at the end are left out.
+    for bits per character. Up to ``batch_size - 1`` characters at the end are left out. Inside a
+    training run a signal stops it between chunks (:class:`rnnlab.training.signals.Interrupted`).
     """
     ids = np.asarray(ids if max_chars is None else ids[:max_chars + 1])
     predictions = len(ids) - 1
@@ -93,6 +97,7 @@ def evaluate(model: CharRNN, ids, batch_size: int = 32, seq_len: int = 128, max_
     try:
         with backend.no_grad():
             for start in range(0, per_stream, seq_len):
+                stop_if_requested()  # a signal during training: stop scoring within a chunk
                 x = inputs[start:start + seq_len].astype(np.intp)
                 y = targets[start:start + seq_len].astype(np.intp)
                 logits, state = model(x, state)
@@ -129,7 +134,8 @@ class RunPosition:
     epoch: int = 0                     # completed passes over the training split
     position: int = 0                  # the next batch of the epoch
     best_val_loss: float | None = None
-    history: list = field(default_factory=list)   # one {"step", "val_loss", "val_bpc"} per evaluation
+    history: list = field(default_factory=list)   # one {"step", "time", "val_loss", "val_bpc"} per evaluation
+    time: float = 0.0                  # seconds since the run began, summed over resumes
 
 
 def hidden_arrays(state) -> dict:
@@ -147,14 +153,17 @@ def hidden_from_arrays(arrays: dict, cell: str):
     return tuple(parts) if cell == "lstm" else parts[0]
 
 
-def save_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, at: RunPosition, hidden) -> None:
-    """The latest checkpoint: weights, optimizer moments, random state, :class:`RunPosition`, hidden state."""
+def save_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, at: RunPosition, hidden,
+                    history: bool = True) -> None:
+    """The latest checkpoint: weights, optimizer moments, random state, :class:`RunPosition`, hidden state
+    (and with ``history`` the ``--keep`` copy of the weights)."""
     from .history import save_history
 
     meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "training_characters": len(corpus.train),
-            "best_val_loss": at.best_val_loss, "history": at.history, "train": config.to_dict()}
+            "best_val_loss": at.best_val_loss, "history": at.history, "time": at.time, "train": config.to_dict()}
     loop.save_training_state(run, model, optimizer, meta, hidden_arrays(hidden))
-    save_history(run.path, model.state_dict(), at.step, config.keep, run._weights_metadata())  # --keep N
+    if history:
+        save_history(run.path, model.state_dict(), at.step, config.keep, run._weights_metadata())  # --keep N
 
 
 def restore_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, batches: int):
@@ -162,7 +171,7 @@ def restore_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpu
     text changed since (its training split is no longer the saved length)."""
     def read(arrays, meta):
         return (RunPosition(int(meta["step"]), int(meta["epoch"]), int(meta["position"]), meta.get("best_val_loss"),
-                            list(meta.get("history", []))),
+                            list(meta.get("history", [])), float(meta.get("time") or 0.0)),
                 hidden_from_arrays(arrays, config.model), int(meta.get("training_characters", len(corpus.train))))
 
     _, _, (at, hidden, saved_chars) = loop.restore_training_state(run, model, optimizer, read)
@@ -191,23 +200,27 @@ def validate_and_sample(model: CharRNN, corpus: Corpus, config: TrainConfig, at:
         log(f"step {at.step}: validation split too short to evaluate")
         return None
     val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars)
-    at.history.append({"step": at.step, "val_loss": val_loss, "val_bpc": val_loss / LN2})
+    at.history.append({"step": at.step, "time": at.time, "val_loss": val_loss, "val_bpc": val_loss / LN2})
     metrics.write(at.history[-1])
     if config.plot:  # --plot: RUN_DIR/curves.png redrawn with this evaluation
         from .curves import plot_runs
 
         metrics.flush()
         plot_runs([run.path], run.path / "curves.png")
-    improved = at.best_val_loss is None or val_loss < at.best_val_loss
-    log(f"step {at.step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char" + ("  (best)" if improved else ""))
+    # a NaN loss (or NaN weights, which save_best refuses) is never the best
+    improved = math.isfinite(val_loss) and (at.best_val_loss is None or val_loss < at.best_val_loss) \
+        and run.save_best(model.state_dict(), {"step": at.step, "val_loss": val_loss})
     if improved:
         at.best_val_loss = val_loss
-        run.save_best(model.state_dict(), {"step": at.step, "val_loss": val_loss})
-    if config.sample_length:
+    log(f"step {at.step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char" + ("  (best)" if improved else ""))
+    if config.sample_length and math.isfinite(val_loss):
         # its own seeded generator: showing a sample must not change the training run's random stream
-        text = model.sample(default_prime(corpus.vocab), config.sample_length, temperature=0.8,
-                            seed=config.seed + at.step)
-        log("sample: " + text.replace("\n", "\n        "))
+        chars = []
+        for char in model.generate(default_prime(corpus.vocab), config.sample_length, temperature=0.8,
+                                   seed=config.seed + at.step):
+            stop_if_requested()  # a signal while sampling: stop within a character
+            chars.append(char)
+        log("sample: " + "".join(chars).replace("\n", "\n        "))
     return val_loss
 
 
@@ -231,8 +244,18 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     """Train a :class:`CharRNN` as ``config`` says; checkpoints go to the run directory ``out``.
 
     With ``resume`` the run continues from ``out``'s training state; ``config.steps`` still counts from
-    the start of the run. Settings that decide the model or the data must match the saved run.
+    the start of the run. Settings that decide the model or the data must match the saved run. The run
+    directory is locked while the run trains in it (:meth:`rnnlab.training.rundir.RunDirectory.lock`).
     """
+    from .rundir import RunDirectory
+
+    config.validate()
+    with RunDirectory(out).lock():
+        return train_locked(config, out, resume, stream)
+
+
+def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainResult:
+    """:func:`train`, its run directory's lock held."""
     from ..data import BatchStreams, Vocabulary
     from ..nn import CrossEntropyLoss
     from .metrics import METRICS_FILE, MetricsLog
@@ -265,6 +288,9 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     # before anything is written: a text too short for one batch must not leave a half-made run behind
     part = "all" if corpus.val_source is not None else f"the training part ({config.split[0]:.0%})"
     streams = BatchStreams(corpus.train, config.batch_size, config.seq_len, name=f"{part} of {corpus.name}")
+    from .schedule import build_scheduler, check_horizon, describe
+
+    check_horizon(config.lr_schedule, config.warmup, loop.step_limit(config.steps, config.epochs, len(streams)))
 
     # --- model and optimizer: fresh, or from the saved training state ---------------------------
     backend.manual_seed(config.seed)
@@ -280,6 +306,8 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
         # a run directory that never reached its first checkpoint holds nothing to lose: start it afresh
         run.create(run_config(config, model, corpus), overwrite=run.exists() and not run.has_training_state())
         at, hidden = RunPosition(), None
+        # a first checkpoint at step 0: a run killed before its first evaluation can still --resume
+        save_checkpoint(run, model, optimizer, config, corpus, at, hidden, history=False)
     criterion = CrossEntropyLoss()
 
     # --- when to stop (the first limit reached) and when to checkpoint ----------------------------
@@ -288,13 +316,16 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     if max_steps is None and time_budget is None:
         time_budget = DEFAULT_TIME_BUDGET
     # the learning rate of every step is a function of the step alone: rebuilt at a resumed step, exact
-    from .schedule import build_scheduler, check_horizon, describe
-
-    check_horizon(config.lr_schedule, config.warmup, max_steps)
     scheduler = build_scheduler(optimizer, config.lr_schedule, config.lr, config.warmup, config.min_lr,
                                 config.lr_decay, config.lr_decay_every, max_steps, at.step)
-    # with --eval-every 0 a run still checkpoints now and then: a killed run must not lose everything
-    checkpoint_every = config.checkpoint_every or config.eval_every or TrainConfig.eval_every
+    # evaluations every so many steps or seconds; checkpoints at each evaluation and at least every
+    # CHECKPOINT_SECONDS (every 200 steps with --eval-every 0), or as --checkpoint-every says
+    eval_steps, eval_seconds = parse_interval(config.eval_every, "--eval-every")
+    if config.checkpoint_every is None:
+        checkpoint_steps = None if eval_steps or eval_seconds else TrainConfig.eval_every
+        checkpoint_seconds = CHECKPOINT_SECONDS
+    else:
+        checkpoint_steps, checkpoint_seconds = parse_interval(config.checkpoint_every, "--checkpoint-every")
 
     # --- what the run reports ---------------------------------------------------------------------
     chars_per_step = config.batch_size * config.seq_len
@@ -312,9 +343,10 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                    step=at.step, schedule=describe(config.lr_schedule, config.lr, config.warmup, config.min_lr,
                                                    config.lr_decay, config.lr_decay_every))
         + (f"; starting from the best weights of {config.init_from}" if source is not None else ""))
-    metrics = MetricsLog(run.path / METRICS_FILE, keep_up_to=at.step if resume else 0)
+    metrics = MetricsLog(run.path / METRICS_FILE, resume=resume, stream=stream)
     started = time.perf_counter()
-    last_eval_step = None
+    time_before = at.time  # seconds of the run before this invocation
+    last_eval_step, last_eval_time, last_checkpoint_time = None, started, started
     model.train()
     try:
         with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
@@ -343,32 +375,45 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
                 if at.position >= len(streams):
                     at.position, at.epoch = 0, at.epoch + 1
                 result.losses[at.step] = loss
-                metrics.write({"step": at.step, "loss": loss})
-
-                elapsed = time.perf_counter() - started
-                progress.update(at.step, loss=loss,
-                                chars_per_s=(at.step - result.step) * chars_per_step / max(elapsed, 1e-9))
+                now = time.perf_counter()
+                at.time = time_before + (now - started)
+                chars_per_s = (at.step - result.step) * chars_per_step / max(now - started, 1e-9)
+                metrics.write({"step": at.step, "time": at.time, "loss": loss, "lr": lr, "chars_per_s": chars_per_s})
+                progress.update(at.step, loss=loss, chars_per_s=chars_per_s)
                 if gradient_step.bad_steps:
                     continue  # in a run of bad steps: keep the last good checkpoint as it is
-                if config.eval_every and at.step % config.eval_every == 0:
-                    result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
-                    last_eval_step = at.step
-                if checkpoint_every and at.step % checkpoint_every == 0:
+                evaluated = False
+                if (eval_steps and at.step % eval_steps == 0) or (eval_seconds and now - last_eval_time >= eval_seconds):
+                    try:
+                        result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
+                    except Interrupted:
+                        log(f"step {at.step}: evaluation stopped by the signal")
+                        result.stop_reason = "interrupted"
+                        break
+                    last_eval_step, last_eval_time, evaluated = at.step, time.perf_counter(), True
+                if (checkpoint_steps and at.step % checkpoint_steps == 0) \
+                        or (checkpoint_seconds and time.perf_counter() - last_checkpoint_time >= checkpoint_seconds) \
+                        or (evaluated and config.checkpoint_every is None):
                     save_checkpoint(run, model, optimizer, config, corpus, at, hidden)
-                    metrics.flush()
+                    metrics.sync()
+                    last_checkpoint_time = time.perf_counter()
 
             # the end (or an interrupt): evaluate once more, save, and score the test split
             if result.stop_reason != "interrupted" and last_eval_step != at.step:
-                result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
+                try:
+                    result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
+                except Interrupted:
+                    log(f"step {at.step}: evaluation stopped by the signal")
+                    result.stop_reason = "interrupted"
             save_checkpoint(run, model, optimizer, config, corpus, at, hidden)
-            metrics.flush()
+            metrics.sync()
     finally:
         progress.close()
         log.progress = None  # from here on, plain lines
         metrics.flush()
     result.step = at.step
     result.best_val_loss = at.best_val_loss
-    result.time = time.perf_counter() - started
+    result.time = at.time  # seconds since the run began, summed over resumes
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
         metrics.close()
@@ -376,10 +421,18 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     if len(corpus.test) >= 2:
         if len(corpus.test) > config.eval_chars:  # a large test split takes a while: say why the run goes on
             log(f"scoring the test split ({len(corpus.test):,} characters) ...")
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN)
+        try:
+            with graceful_interrupt(TEST_INTERRUPT_MESSAGE, stream), \
+                    np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN)
+        except Interrupted:
+            result.stop_reason = "interrupted"
+            log(f"interrupted while scoring the test split; the training state at step {at.step} is saved in "
+                f"{run.path}; --resume scores it")
+            metrics.close()
+            return result
         result.test_loss = test_loss
-        metrics.write({"step": at.step, "test_loss": test_loss, "test_bpc": test_loss / LN2})
+        metrics.write({"step": at.step, "time": at.time, "test_loss": test_loss, "test_bpc": test_loss / LN2})
         log(f"test: loss {test_loss:.4f} nats, {test_loss / LN2:.4f} bits/char over {scored:,} characters")
     metrics.close()
     log(f"done at step {at.step} ({result.stop_reason}); run directory: {run.path}")

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, strict_json
 from ..errors import RnnlabError
 from .atomic import atomic_write_json, remove_stale_temporaries
 from .safetensors_io import load_safetensors, save_safetensors
@@ -162,11 +162,12 @@ class RunDirectory:
                 remove_stale_temporaries(directory)
             yield
         finally:
-            if made and {entry.name for entry in self.path.iterdir()} <= {LOCK_FILE}:
-                # nothing was written (the run stopped before its config): leave no half-made directory
+            if made:
+                # nothing written (the run stopped before its config.json): leave no half-made directory
                 with contextlib.suppress(OSError):
-                    lock_path.unlink()
-                    self.path.rmdir()
+                    if {entry.name for entry in self.path.iterdir()} <= {LOCK_FILE}:
+                        lock_path.unlink()
+                        self.path.rmdir()
             os.close(fd)  # releases the lock
 
     def _make_directory(self) -> None:
@@ -248,27 +249,33 @@ class RunDirectory:
             if name.startswith(MODEL_PREFIX):
                 raise ValueError(f"array name {name!r} clashes with the model weights' prefix {MODEL_PREFIX!r}")
             tensors[name] = _as_array(value)
-        meta_text = json.dumps(training_meta)  # a TypeError here, before anything is written
+        meta_text = strict_json.dumps(training_meta)  # a TypeError here, before anything is written
         self._ensure_exists()
         metadata = {"format_version": str(FORMAT_VERSION), "rnnlab_version": __version__,
                     "training_meta": meta_text}
         save_safetensors(self.training_state_path, tensors, metadata)
         save_safetensors(self.model_path, _weights(model_state), self._weights_metadata())
 
-    def save_best(self, model_state: dict, meta: dict | None = None) -> None:
-        """Save the weights with the best validation loss; ``meta`` (JSON-able: step, val_loss) goes along."""
+    def save_best(self, model_state: dict, meta: dict | None = None) -> bool:
+        """Save the weights with the best validation loss; ``meta`` (JSON-able: step, val_loss) goes along.
+
+        Weights holding a NaN or an infinity are never the best: they are not saved (returns False)."""
+        weights = _weights(model_state)
+        if non_finite_names(weights):
+            return False
         self._ensure_exists()
         metadata = self._weights_metadata()
         if meta:
-            metadata["rnnlab_meta"] = json.dumps(meta)
-        save_safetensors(self.best_path, _weights(model_state), metadata)
+            metadata["rnnlab_meta"] = strict_json.dumps(meta)
+        save_safetensors(self.best_path, weights, metadata)
+        return True
 
     def save_weights(self, model_state: dict, meta: dict | None = None) -> None:
         """Save only ``model.safetensors`` (for runs without resume state)."""
         self._ensure_exists()
         metadata = self._weights_metadata()
         if meta:
-            metadata["rnnlab_meta"] = json.dumps(meta)
+            metadata["rnnlab_meta"] = strict_json.dumps(meta)
         save_safetensors(self.model_path, _weights(model_state), metadata)
 
     @staticmethod
@@ -337,16 +344,20 @@ def _weights(model_state: dict) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------------------
 
 def resolve_checkpoint(run: RunDirectory, checkpoint=None) -> tuple[Path, str]:
-    """``(file, name)`` of the weights ``checkpoint`` names: ``"best"``, ``"latest"``, or ``None`` (best if
-    saved, else latest). ``name`` is what messages and ``--json`` call it. The one place a checkpoint
-    name becomes a file (``rnnlab sample/eval --checkpoint``, ``rnnlab.load(checkpoint=)``)."""
+    """``(file, name)`` of the weights ``checkpoint`` names: ``"best"``, ``"latest"``, ``None`` (best if
+    saved, else latest), a step of the run's history (``400`` or ``"400"``: ``checkpoints/step-000400``,
+    kept by ``--keep``) or the path of a weights file (:func:`rnnlab.training.history.resolve_history`).
+    ``name`` is what messages and ``--json`` call it. The one place a checkpoint name becomes a file
+    (``rnnlab sample/eval --checkpoint``, ``rnnlab.load(checkpoint=)``)."""
     if checkpoint is None or checkpoint == "auto":
         checkpoint = "best" if run.has_best() else "latest"
     if checkpoint == "best":
         return run.best_path, "best"
     if checkpoint == "latest":
         return run.model_path, "latest"
-    raise RnnlabError(f"checkpoint {checkpoint!r}: must be one of {', '.join(CHECKPOINT_NAMES)}")
+    from .history import resolve_history
+
+    return resolve_history(run.path, checkpoint)
 
 
 def run_kind(config: dict) -> str:
