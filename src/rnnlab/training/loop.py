@@ -66,22 +66,35 @@ class GradientStep:
     the optimizer, then clears the gradients. Returns whether the step was applied. A skipped step leaves
     the weights as they were; ``bad_steps`` counts them in a row, and reaching ``max_bad_steps`` raises
     :class:`RnnlabError`.
+
+    Data-parallel (``dist``, a :class:`rnnlab.training.distributed.Distributed`): between the backward
+    and the clip, one allreduce replaces this rank's gradients by the global batch's (``weight`` is this
+    rank's share of the batch, ``n_r / N``), so every rank clips and steps alike; ``self.loss`` is then the
+    global batch's mean loss (alone: the ``loss`` given).
     """
 
-    def __init__(self, model, optimizer, grad_clip: float, max_bad_steps: int, lr: float, run_path, log):
+    def __init__(self, model, optimizer, grad_clip: float, max_bad_steps: int, lr: float, run_path, log,
+                 dist=None):
+        from .distributed import SingleProcess
+
         self.model, self.optimizer = model, optimizer
+        self.dist = SingleProcess() if dist is None else dist
         self.params = list(model.parameters())
         self.grad_clip, self.max_bad_steps, self.lr = grad_clip, max_bad_steps, lr
         self.run_path, self.log = run_path, log
         self.bad_steps = 0
 
-    def __call__(self, loss: float, backward, step_number: int) -> bool:
+    def __call__(self, loss: float, backward, step_number: int, weight: float = 1.0) -> bool:
         from ..optim import clip_grad_norm_
 
         self.model.zero_grad()
         grad_norm = 0.0
         if math.isfinite(loss):
             backward()
+        # data-parallel (rnnlab.training.distributed): the global batch's loss and gradients on every
+        # rank, from one allreduce of this rank's share (``weight``); alone, the loss as it is
+        loss = self.loss = self.dist.sum_gradients(self.params, loss, weight)
+        if math.isfinite(loss):
             if self.grad_clip > 0:
                 grad_norm = float(clip_grad_norm_(self.params, self.grad_clip))
             else:
