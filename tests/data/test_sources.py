@@ -80,6 +80,8 @@ def test_hostile_layouts_are_one_line(tmp_path):
     one_line(lambda: find_text_files([tmp_path / "linked"]), "self.txt", "symbolic link loop")
     one_line(lambda: find_text_files([tmp_path / "missing.txt"]), "missing.txt")
     one_line(lambda: find_text_files([tmp_path / "docs"], ""), "--glob ''")
+    one_line(lambda: text_source(None, "*.txt"), "no TEXT is given")
+    assert text_source([tmp_path / "docs"], cache_dir=tmp_path / "c").name == f"{tmp_path / 'docs'} (1 file)"
 
 
 def test_unreadable_files_and_folders_are_one_line(tmp_path):

@@ -217,6 +217,9 @@ def text_source(paths, pattern: str | None = None, encoding: str = "utf-8", byte
                 cache_dir=None) -> TextSource:
     """The :class:`TextSource` of ``paths`` (``None``: the default corpus, Python's standard library)."""
     if paths is None:
+        if pattern is not None:
+            raise RnnlabError(f"--glob {pattern!r} picks files inside folders, and no TEXT is given (the default "
+                              f"corpus); drop it or give a folder")
         path = Path(default_corpus_path(cache_dir))
         return TextSource([path], path, f"{path} (the Python standard library)")
     if isinstance(paths, (str, os.PathLike)):
@@ -225,7 +228,8 @@ def text_source(paths, pattern: str | None = None, encoding: str = "utf-8", byte
     if len(files) == 1 and not any(os.path.isdir(p) for p in paths):
         return TextSource(files, files[0], str(files[0]))
     shown = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
-    return TextSource(files, join_text_files(files, encoding, byte_mode, cache_dir), f"{shown} ({len(files)} files)")
+    count = f"{len(files)} file" + ("s" if len(files) != 1 else "")
+    return TextSource(files, join_text_files(files, encoding, byte_mode, cache_dir), f"{shown} ({count})")
 
 
 # ---------------------------------------------------------------------------------------------------
