@@ -10,6 +10,7 @@ import argparse
 from .. import strict_json
 from ..bench import QUICK, SUITE, measure_suite
 from ..errors import RnnlabError
+from .messages import to_stdout
 
 
 def register(subparsers) -> None:
@@ -40,21 +41,21 @@ def run(args: argparse.Namespace) -> int:
     configs = [c for c in SUITE if c.name in args.only] if args.only else (SUITE if args.full else QUICK)
     results = measure_suite(configs, threads=args.threads, rounds=args.rounds, with_torch=not args.no_torch)
     if args.json:
-        print(strict_json.dumps(results, indent=2))
+        to_stdout(strict_json.dumps(results, indent=2))
         return 0
     with_torch = results["torch"]
     blas = results["blas"]
-    print(f"BLAS: {blas['library']} {blas['version']} ({blas['kernel']} kernel, {blas['threads']} threads); "
+    to_stdout(f"BLAS: {blas['library']} {blas['version']} ({blas['kernel']} kernel, {blas['threads']} threads); "
           f"float32 1024^3 matmul {results['matmul_gflops']} GFLOP/s; rnnlab kernels: {results['kernels']}")
     header = f"{'configuration':<16} {'work':<22} {'rnnlab':>10}"
     if with_torch:
         header += f" {'PyTorch':>10} {'ratio':>7}"
-    print(header)
+    to_stdout(header)
     for row in results["rows"]:
         for work, rates in (("train, batch 32 (ch/s)", row["train_chars_per_s"]),
                             ("sample, 1 stream (ch/s)", row["sample_chars_per_s"])):
             line = f"{row['config']['name']:<16} {work:<22} {rates['rnnlab']:>10,.0f}"
             if with_torch:
                 line += f" {rates['torch']:>10,.0f} {rates['rnnlab'] / rates['torch']:>6.2f}x"
-            print(line)
+            to_stdout(line)
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import strict_json
 from ..errors import RnnlabError
 from .flags import add_checkpoint_flag, one_line_errors
-from .messages import one_line_messages
+from .messages import one_line_messages, to_stdout
 
 # flag -> ClassifyConfig field, in the order --help lists them
 FLAGS = ("dataset", "data_dir", "idx", "train_size", "val_size", "test_size", "model", "hidden_size", "num_layers",
@@ -239,10 +239,10 @@ def run_eval(args) -> int:
         raise RnnlabError("the test set holds no images; nothing to score")
     result = evaluate(model, images, labels, batch_size=args.batch_size)
     if args.json:
-        print(strict_json.dumps({**result.to_dict(loaded.classes), "checkpoint": loaded.checkpoint,
+        to_stdout(strict_json.dumps({**result.to_dict(loaded.classes), "checkpoint": loaded.checkpoint,
                           "run_dir": str(loaded.path), "data": source}))
     else:
-        print(f"accuracy {100 * result.accuracy:.2f}%, loss {result.loss:.4f} over {result.count:,} images "
+        to_stdout(f"accuracy {100 * result.accuracy:.2f}%, loss {result.loss:.4f} over {result.count:,} images "
               f"({loaded.checkpoint} weights of {loaded.path})")
-        print(format_confusion_matrix(result.confusion, loaded.classes))
+        to_stdout(format_confusion_matrix(result.confusion, loaded.classes))
     return 0

@@ -10,6 +10,7 @@ from .. import strict_json
 from ..errors import RnnlabError
 from ..training.rundir import load_run
 from .flags import add_checkpoint_flag, check_positive_int, one_line_errors
+from .messages import to_stdout
 
 
 def register(subparsers) -> None:
@@ -43,25 +44,28 @@ def run(args) -> int:
     check_positive_int("--seq-len", args.seq_len)
     loaded = load_run(args.run_dir, "charlm", args.checkpoint)
     vocab = loaded.vocab
-    encoding = args.encoding or loaded.config.get("train", {}).get("encoding", "utf-8")
+    trained_on = loaded.config.get("train", {}).get("encoding", "utf-8")
+    encoding = args.encoding or trained_on
     text = read_text(args.text_file, encoding=encoding, byte_mode=vocab.byte_mode)
     ids = vocab.encode(text, unknown="skip")
     unknown_symbols = vocab.unknown(text)
     unknown = len(text) - len(ids)
     if len(ids) < 2:
+        hint = (f"; is the encoding {encoding} right? (the run was trained on {trained_on} text)"
+                if unknown > len(ids) and not vocab.byte_mode else "")
         raise RnnlabError(f"{args.text_file}: fewer than two characters the model knows "
-                          f"({unknown} unknown); nothing to score")
+                          f"({unknown} unknown); nothing to score{hint}")
     loss, characters = evaluate(loaded.model, ids, batch_size=args.batch_size, seq_len=args.seq_len)
     bpc = loss / math.log(2.0)
     if args.json:
-        print(strict_json.dumps({"loss": loss, "bpc": bpc, "characters": characters, "unknown": unknown,
+        to_stdout(strict_json.dumps({"loss": loss, "bpc": bpc, "characters": characters, "unknown": unknown,
                           "unknown_symbols": [s if isinstance(s, str) else int(s) for s in unknown_symbols],
                           "checkpoint": loaded.checkpoint, "run_dir": str(loaded.path),
                           "text_file": str(args.text_file)}, ensure_ascii=False))
     else:
-        print(f"{args.text_file}: loss {loss:.4f} nats/char, {bpc:.4f} bits/char over {characters:,} characters "
+        to_stdout(f"{args.text_file}: loss {loss:.4f} nats/char, {bpc:.4f} bits/char over {characters:,} characters "
               f"({loaded.checkpoint} weights of {loaded.path})")
         if unknown:
             shown = ", ".join(repr(s) for s in unknown_symbols[:20]) + (" ..." if len(unknown_symbols) > 20 else "")
-            print(f"{unknown:,} characters not in the model's vocabulary were skipped: {shown}")
+            to_stdout(f"{unknown:,} characters not in the model's vocabulary were skipped: {shown}")
     return 0

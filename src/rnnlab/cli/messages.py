@@ -53,3 +53,15 @@ def discard_stdout() -> None:
         flush_stdout()
     except (RnnlabError, BrokenPipeError):
         pass
+
+
+
+def to_stdout(*parts, **kwargs) -> None:
+    """``print`` to standard output, where a write that fails (a full disk, ``> /dev/full``) is one line."""
+    try:
+        print(*parts, **kwargs)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        discard_stdout()
+        raise stdout_error(error) from None

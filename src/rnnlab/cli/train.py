@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import RnnlabError
 from ..training.rundir import open_for_resume
 from .flags import one_line_errors, steps_or_duration
-from .messages import one_line_messages
+from .messages import one_line_messages, to_stdout
 
 # flag -> TrainConfig field, in the order --help lists them
 FLAGS = {
@@ -238,6 +238,6 @@ def run(args) -> int:
     with one_line_messages("--hidden-size, --num-layers, --batch-size or --seq-len"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
     if args.json:
-        print(json_summary(result.step, result.time, result.val_loss, result.test_loss, result.run_dir,
+        to_stdout(json_summary(result.step, result.time, result.val_loss, result.test_loss, result.run_dir,
                            result.best_val_loss, result.stop_reason), flush=True)
     return 0

@@ -34,9 +34,12 @@ from ..data.images import ImageData, load_image_data, scale_pixels
 from ..models.classifier import SequenceClassifier
 from . import loop
 from .classify_eval import Evaluation, evaluate, format_confusion_matrix
-from .config import ClassifyConfig
+from .config import CHECKPOINT_SECONDS, ClassifyConfig
+from .signals import Interrupted
 
 RESULTS_FILE = "results.json"
+# printed at the first Ctrl-C / SIGTERM while the final test set is scored (the checkpoint is already written)
+TEST_INTERRUPT_MESSAGE = "{signal}: stopping the test scoring (the training state is saved)"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,15 +125,17 @@ def end_of_epoch(model, optimizer, data: ImageData, config: ClassifyConfig, at: 
         record.update(val_loss=val.loss, val_accuracy=val.accuracy)
     record.update(test_loss=test.loss, test_accuracy=test.accuracy)
     at.history.append(record)
-    improved = val is not None and (at.best_val_loss is None or val.loss < at.best_val_loss)
+    # a NaN loss (or NaN weights, which save_best refuses) is never the best
+    improved = val is not None and math.isfinite(val.loss) \
+        and (at.best_val_loss is None or val.loss < at.best_val_loss) \
+        and run.save_best(model.state_dict(), {"step": at.step, "epoch": at.epoch, "val_loss": val.loss,
+                                               "val_accuracy": val.accuracy})
     log(f"epoch {at.epoch}: train loss {record['train_loss']:.4f} acc {_percent(record['train_accuracy'])}"
         + (f" | val loss {val.loss:.4f} acc {_percent(val.accuracy)}" if val is not None else "")
         + f" | test loss {test.loss:.4f} acc {_percent(test.accuracy)}"
         + f" | {epoch_train_seconds:.1f} s training" + ("  (best)" if improved else ""))
     if improved:
         at.best_val_loss = val.loss
-        run.save_best(model.state_dict(), {"step": at.step, "epoch": at.epoch, "val_loss": val.loss,
-                                           "val_accuracy": val.accuracy})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -154,8 +159,19 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
 
     ``data`` may be given already loaded (it must be what ``config`` describes); otherwise it is read with
     :func:`rnnlab.data.images.load_image_data`. With ``resume`` the run continues from ``out``'s training
-    state; ``epochs`` and ``steps`` still count from the start of the run.
+    state; ``epochs`` and ``steps`` still count from the start of the run. The run directory is locked
+    while the run trains in it (:meth:`rnnlab.training.rundir.RunDirectory.lock`).
     """
+    from .rundir import RunDirectory
+
+    config.validate()
+    with RunDirectory(out).lock():
+        return train_locked(config, out, resume, stream, data, progress_bar)
+
+
+def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None, data: ImageData | None = None,
+                 progress_bar: bool = True) -> ClassifyResult:
+    """:func:`train`, its run directory's lock held."""
     from ..nn import CrossEntropyLoss
     from .atomic import atomic_write_json
     from .progress import Progress
@@ -183,6 +199,8 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     else:
         run.create(run_config(config, model, data))
         at = EpochPosition()
+        # a first checkpoint at step 0: a run killed before its first epoch ends can still --resume
+        save_checkpoint(run, model, optimizer, config, at)
     criterion = CrossEntropyLoss()
     num_train = len(data.train_images)
     batches_per_epoch = math.ceil(num_train / config.batch_size)
@@ -202,7 +220,7 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         f"epoch {at.epoch}, step {at.step}")
     train_seconds = 0.0       # this invocation's, evaluations excluded
     epoch_seconds = 0.0
-    saved_step = None
+    saved_step, last_checkpoint_time = None, time.perf_counter()
     model.train()
     try:
         with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
@@ -240,10 +258,18 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
                     progress.update(at.step, loss=loss, extra=f"epoch {at.epoch + 1}  {images_per_s:,.0f} images/s")
                 if at.position >= batches_per_epoch:
                     at.position, at.epoch = 0, at.epoch + 1
-                    end_of_epoch(model, optimizer, data, config, at, run, log, epoch_seconds)
+                    try:
+                        end_of_epoch(model, optimizer, data, config, at, run, log, epoch_seconds)
+                    except Interrupted:  # a signal while scoring: save the epoch's end, then stop
+                        log(f"epoch {at.epoch}: evaluation stopped by the signal")
+                        result.stop_reason = "interrupted"
+                        break
                     epoch_seconds = 0.0
                     save_checkpoint(run, model, optimizer, config, at)
-                    saved_step = at.step
+                    saved_step, last_checkpoint_time = at.step, time.perf_counter()
+                elif time.perf_counter() - last_checkpoint_time >= CHECKPOINT_SECONDS:  # a long epoch: mid-way too
+                    save_checkpoint(run, model, optimizer, config, at)
+                    saved_step, last_checkpoint_time = at.step, time.perf_counter()
             if saved_step != at.step:
                 save_checkpoint(run, model, optimizer, config, at)
     finally:
@@ -255,7 +281,14 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
         log(f"interrupted: saved the training state at epoch {at.epoch}, step {at.step} in {run.path}; "
             f"continue with --resume")
         return result
-    test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size)
+    try:
+        with graceful_interrupt(TEST_INTERRUPT_MESSAGE, stream):
+            test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size)
+    except Interrupted:
+        result.stop_reason = "interrupted"
+        log(f"interrupted while scoring the test set; the training state at epoch {at.epoch}, step {at.step} is "
+            f"saved in {run.path}; --resume scores it")
+        return result
     result.test = test
     log(f"test ({test.count:,} images, latest weights): loss {test.loss:.4f}, accuracy {_percent(test.accuracy)}")
     log(format_confusion_matrix(test.confusion, data.classes))

@@ -10,6 +10,7 @@ from ..data.images import scale_pixels
 from ..errors import RnnlabError
 from ..models.classifier import SequenceClassifier
 from ..nn.loss import log_softmax
+from .signals import stop_if_requested
 
 
 @dataclass
@@ -79,6 +80,7 @@ def evaluate(model: SequenceClassifier, images, labels, batch_size: int = 1000) 
     try:
         with backend.no_grad():
             for start in range(0, len(images), batch_size):
+                stop_if_requested()  # a signal during training: stop scoring within a batch
                 x = scale_pixels(images[start:start + batch_size], model.dtype)
                 y = labels[start:start + batch_size]
                 logits = np.asarray(model(x), dtype=np.float64)

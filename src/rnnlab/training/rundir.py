@@ -382,10 +382,14 @@ def open_run(run_dir, kind: str) -> tuple[RunDirectory, dict]:
     what, command, _ = KINDS[kind]
     path = Path(run_dir)
     try:
-        is_dir, exists = path.is_dir(), path.exists()
+        os.stat(path)
+        exists = True
+    except FileNotFoundError:
+        exists = False
     except OSError as error:  # a symlink loop, a name too long
         raise RnnlabError(f"{path}: cannot open ({error.strerror or error}); give the run directory that "
                           f"`{command} --out` wrote") from None
+    is_dir = exists and path.is_dir()
     if not exists:
         raise RnnlabError(f"{path}: no such run directory; train one with `{command} --out {path}`")
     if not is_dir:
