@@ -49,8 +49,8 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR exactly where its last checkpoint left it; flags left "
                              "out take the saved run's values; --steps counts from the start of the run")
-    parser.add_argument("--init-from", metavar="RUN_DIR2",
-                        help="fine-tune: start a new run from the best weights of RUN_DIR2 (same model shape); "
+    parser.add_argument("--init-from", metavar="OLD_RUN",
+                        help="fine-tune: start a new run from the best weights of OLD_RUN (same model shape); "
                              "characters of TEXT it has never seen are added to its vocabulary")
     parser.add_argument("--json", action="store_true",
                         help="at the end print one JSON object on stdout (steps, time, val_bpc, test_bpc, run_dir, "
