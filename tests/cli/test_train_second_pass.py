@@ -110,6 +110,12 @@ def test_first_line_says_size_batch_data_stop_rule_and_compiled_path(tmp_path, t
                  f"vocabulary {vocabulary})", "until step 3", "compiled path o"):
         assert part in first, (part, first)
     assert f"{int(len(TEXT) * 0.9):,} training characters" in first
+    import rnnlab.fast
+
+    assert first.endswith("compiled path " + ("on" if rnnlab.fast.enabled() else "off"))
+    with rnnlab.fast.use(False):
+        assert run_cli(["train", text, *TINY, "--steps", "1", "--out", tmp_path / "s"]) == 0
+    assert capsys.readouterr().err.splitlines()[0].endswith("compiled path off")
 
 
 def test_json_prints_one_summary_on_stdout_and_progress_on_stderr(tmp_path, text, capsys):

@@ -16,15 +16,10 @@ import math
 
 
 def compiled_path_on() -> bool:
-    """Whether recurrent layers run the compiled (numba) kernels."""
-    try:
-        from .. import fast
+    """Whether the layers run the compiled (numba) kernels: :func:`rnnlab.fast.enabled`."""
+    from .. import fast
 
-        return bool(fast.enabled())
-    except (ImportError, AttributeError):
-        from ..nn import fast_setup
-
-        return fast_setup.active_kernels_name() == "fast"
+    return bool(fast.enabled())
 
 
 def stop_rule(steps: int | None, epochs: float | None, time_budget: float | None, epoch_steps: int | None = None,
