@@ -144,7 +144,7 @@ def test_bad_invocations_are_one_line(tmp_path, trained, capsys, monkeypatch):
           "differs from the saved run's 16")
     fails(capsys, ["seq2seq", "train", "--out", tmp_path / "x"], "no PAIRS file given")
     fails(capsys, ["seq2seq", "train", tmp_path / "missing.tsv", "--out", tmp_path / "x"], "missing.tsv")
-    fails(capsys, ["seq2seq", "train", pairs, "--out", tmp_path / "x", "--attention", "dot", "--bidirectional"],
+    fails(capsys, ["seq2seq", "train", pairs, "--out", tmp_path / "x", "--attention", "dot"],
           "--attention dot")
     fails(capsys, ["seq2seq", "train", pairs, "--out", tmp_path / "x", "--teacher-forcing", "1.5"], "--teacher-forcing")
     fails(capsys, ["seq2seq", "train", pairs, "--out", tmp_path / "x", "--steps", "x"], "invalid int value")

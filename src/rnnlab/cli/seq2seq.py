@@ -18,8 +18,8 @@ from .messages import one_line_messages
 
 # the train flags that are Seq2SeqConfig fields of the same name
 FLAGS = ("val_file", "encoding", "model", "hidden_size", "num_layers", "embedding_size", "bidirectional", "attention",
-         "dropout", "dtype", "optimizer", "lr", "lr_decay", "batch_size", "grad_clip", "teacher_forcing", "steps",
-         "epochs", "time_budget", "eval_every", "eval_pairs", "beam", "seed")
+         "dropout", "dtype", "optimizer", "lr", "lr_decay", "lr_decay_every", "min_lr", "batch_size", "grad_clip",
+         "teacher_forcing", "steps", "epochs", "time_budget", "eval_every", "eval_pairs", "beam", "seed")
 PATH_FLAGS = ("val_file",)
 
 
@@ -64,8 +64,9 @@ def register(subparsers) -> None:
     model.add_argument("--hidden-size", type=int, metavar="H", help=f"default: {d.hidden_size}")
     model.add_argument("--num-layers", type=int, metavar="K", help=f"default: {d.num_layers}")
     model.add_argument("--embedding-size", type=int, metavar="E", help="default: the hidden size, at most 64")
-    model.add_argument("--bidirectional", action="store_const", const=True, default=None,
-                       help="a bidirectional encoder, its final states bridged to the decoder")
+    model.add_argument("--unidirectional", dest="bidirectional", action="store_const", const=False, default=None,
+                       help="read the source left to right only (default: a bidirectional encoder, its final "
+                            "states bridged to the decoder)")
     model.add_argument("--attention", choices=ATTENTIONS, help=f"the attention score, or none (default: {d.attention})")
     model.add_argument("--dropout", type=float, metavar="P", help=f"default: {d.dropout}")
     model.add_argument("--dtype", choices=("float32", "float64"), help=f"default: {d.dtype}")
@@ -73,7 +74,10 @@ def register(subparsers) -> None:
     optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default: {d.optimizer}")
     optimization.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
     optimization.add_argument("--lr-decay", type=float, metavar="GAMMA",
-                              help=f"multiply the learning rate by this after every epoch (default: {d.lr_decay})")
+                              help=f"multiply the learning rate by this every --lr-decay-every steps (default: "
+                                   f"{d.lr_decay})")
+    optimization.add_argument("--lr-decay-every", type=int, metavar="N", help=f"default: {d.lr_decay_every}")
+    optimization.add_argument("--min-lr", type=float, metavar="LR", help=f"the decay stops here (default: {d.min_lr})")
     optimization.add_argument("--batch-size", type=int, metavar="B", help=f"pairs per step (default: {d.batch_size})")
     optimization.add_argument("--grad-clip", type=float, metavar="NORM", help=f"0: off (default: {d.grad_clip})")
     optimization.add_argument("--teacher-forcing", type=float, metavar="RATIO",

@@ -16,8 +16,8 @@ from .seq2seq import read_input_lines, settings_from_flags, warn_unknown
 
 # the train flags that are TagConfig fields of the same name
 FLAGS = ("val_file", "task", "encoding", "max_length", "model", "hidden_size", "num_layers", "embedding_size",
-         "bidirectional", "dropout", "dtype", "optimizer", "lr", "lr_decay", "batch_size", "grad_clip", "steps",
-         "epochs", "time_budget", "eval_every", "eval_lines", "seed")
+         "bidirectional", "dropout", "dtype", "optimizer", "lr", "lr_decay", "lr_decay_every", "min_lr", "batch_size",
+         "grad_clip", "steps", "epochs", "time_budget", "eval_every", "eval_lines", "seed")
 PATH_FLAGS = ("val_file",)
 
 
@@ -69,7 +69,10 @@ def register(subparsers) -> None:
     optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default: {d.optimizer}")
     optimization.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
     optimization.add_argument("--lr-decay", type=float, metavar="GAMMA",
-                              help=f"multiply the learning rate by this after every epoch (default: {d.lr_decay})")
+                              help=f"multiply the learning rate by this every --lr-decay-every steps (default: "
+                                   f"{d.lr_decay})")
+    optimization.add_argument("--lr-decay-every", type=int, metavar="N", help=f"default: {d.lr_decay_every}")
+    optimization.add_argument("--min-lr", type=float, metavar="LR", help=f"the decay stops here (default: {d.min_lr})")
     optimization.add_argument("--batch-size", type=int, metavar="B", help=f"lines per step (default: {d.batch_size})")
     optimization.add_argument("--grad-clip", type=float, metavar="NORM", help=f"0: off (default: {d.grad_clip})")
     optimization.add_argument("--seed", type=int, metavar="S", help=f"default: {d.seed}")

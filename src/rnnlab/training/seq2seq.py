@@ -13,10 +13,12 @@ pairs. One step::
 Every ``eval_every`` steps (and at the end) the validation pairs are scored: the teacher-forced loss
 and the greedy decoding's exact match on up to ``eval_pairs`` of them; the best weights by exact match
 (then loss) are kept in ``best.safetensors``. At the end the test split (if any) is decoded with the
-best weights and ``results.json`` written. The learning rate is ``lr * lr_decay ** epoch``.
+best weights and ``results.json`` written. The learning rate after ``t`` steps is
+``max(min_lr, lr * lr_decay ** (t // lr_decay_every))`` (:mod:`rnnlab.training.schedule`'s step schedule).
 
 Exact resume: the training state holds the weights, the optimizer's moments, the random generator's
-state (teacher forcing and dropout draw from it), the epoch's batch order and the position within it,
+state (teacher forcing and dropout draw from it), the epoch's batch order and the position within it
+(the learning rate is a function of the step alone),
 so ``train(steps=20)`` then ``train(resume=True, steps=40)`` gives the losses and weights of
 ``train(steps=40)``.
 """
@@ -37,6 +39,7 @@ from ..errors import RnnlabError, require
 from ..models import Seq2Seq
 from . import loop
 from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
+from .schedule import build_scheduler
 from .seq2seq_eval import Translations, translate_pairs, validation_loss
 
 RESULTS_FILE = "results.json"
@@ -54,14 +57,16 @@ class Seq2SeqConfig(Settings):
     hidden_size: int = 128
     num_layers: int = 1
     embedding_size: int | None = None  # None: min(hidden_size, 64)
-    bidirectional: bool = False       # a bidirectional encoder (bridged to the decoder)
+    bidirectional: bool = True        # a bidirectional encoder (bridged to the decoder)
     attention: str = "general"        # general (Luong), dot, additive (Bahdanau) or none
     dropout: float = 0.0
     dtype: str = "float32"
     # optimisation
     optimizer: str = "adam"
     lr: float = 3e-3
-    lr_decay: float = 1.0             # the learning rate is multiplied by this after every epoch
+    lr_decay: float = 0.7             # the learning rate is multiplied by this every lr_decay_every steps ...
+    lr_decay_every: int = 500
+    min_lr: float = 1e-4              # ... down to this
     batch_size: int = 128
     grad_clip: float = 5.0
     teacher_forcing: float = 1.0      # the share of decoder inputs that are the reference's symbols
@@ -85,7 +90,8 @@ class Seq2SeqConfig(Settings):
         require(self.model in MODELS, "--model", self.model, "one of " + ", ".join(MODELS))
         require(self.attention in ATTENTIONS, "--attention", self.attention, "one of " + ", ".join(ATTENTIONS))
         require(not (self.attention == "dot" and self.bidirectional), "--attention", self.attention,
-                "general or additive with --bidirectional (dot needs equal encoder and decoder sizes)")
+                "general or additive with a bidirectional encoder (dot needs --unidirectional: equal encoder and "
+                "decoder sizes)")
         require(self.optimizer in loop.OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(loop.OPTIMIZERS))
         for flag in ("hidden_size", "num_layers", "batch_size", "eval_pairs", "beam", "max_bad_steps"):
             value = getattr(self, flag)
@@ -99,6 +105,9 @@ class Seq2SeqConfig(Settings):
         require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
         require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
         require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
+        require(isinstance(self.lr_decay_every, int) and self.lr_decay_every >= 1, "--lr-decay-every",
+                self.lr_decay_every, "a positive number of steps")
+        require(math.isfinite(self.min_lr) and self.min_lr >= 0, "--min-lr", self.min_lr, ">= 0")
         require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
         require(0.0 <= self.teacher_forcing <= 1.0, "--teacher-forcing", self.teacher_forcing, "in [0, 1]")
         require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
@@ -264,6 +273,8 @@ def train(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progres
     else:
         run.create(run_config(config, model, data))
         at = RunPosition()
+    scheduler = build_scheduler(optimizer, "step", config.lr, min_lr=min(config.min_lr, config.lr), lr_decay=config.lr_decay,
+                                lr_decay_every=config.lr_decay_every, start_step=at.step)
     criterion = CrossEntropyLoss(ignore_index=model.pad_id)
     batches = PairBatches(*data.encoded(data.train), batch_size=config.batch_size)
     val_batches = PairBatches(*data.encoded(data.val), batch_size=256, bucket=False)
@@ -296,12 +307,11 @@ def train(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progres
                 started = time.perf_counter()
                 if at.position == 0:
                     at.order = batches.order(backend.generator())
-                    for group in optimizer.param_groups:
-                        group["lr"] = config.lr * config.lr_decay ** at.epoch
                 batch = batches.batch(at.order[at.position])
                 logits = model(batch.source, batch.target_input, batch.source_lengths, config.teacher_forcing)
                 loss = float(criterion(logits.reshape(-1, logits.shape[-1]), batch.target_output.reshape(-1)))
                 gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)), at.step + 1)
+                scheduler.step()
                 at.step += 1
                 at.position += 1
                 result.losses[at.step] = loss

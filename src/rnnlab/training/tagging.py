@@ -13,8 +13,9 @@ label 1: a space follows); the first 90% of the lines train, the next 5% validat
 
 Every ``eval_every`` steps (and at the end) the validation lines are scored (loss, precision, recall
 and F1 of the predicted spaces, :mod:`rnnlab.training.tagging_eval`); the best weights by F1 are kept.
-At the end the test lines are scored with the best weights and ``results.json`` written. Exact resume
-as in :mod:`rnnlab.training.seq2seq`: weights, optimizer moments, random state, batch order, position.
+At the end the test lines are scored with the best weights and ``results.json`` written. The learning
+rate schedule and the exact resume are
+those of :mod:`rnnlab.training.seq2seq`: weights, optimizer moments, random state, batch order, position.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from ..errors import RnnlabError, require
 from ..models import SequenceTagger
 from . import loop
 from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
+from .schedule import build_scheduler
 from .seq2seq import RunPosition, restore_checkpoint, save_checkpoint
 from .tagging_eval import SpacingScore, label_batch, score_spacing, tagging_loss
 
@@ -61,7 +63,9 @@ class TagConfig(Settings):
     # optimisation
     optimizer: str = "adam"
     lr: float = 3e-3
-    lr_decay: float = 1.0
+    lr_decay: float = 0.7             # the learning rate is multiplied by this every lr_decay_every steps ...
+    lr_decay_every: int = 500
+    min_lr: float = 1e-4              # ... down to this
     batch_size: int = 64
     grad_clip: float = 5.0
     # how long
@@ -94,6 +98,9 @@ class TagConfig(Settings):
         require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
         require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
         require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
+        require(isinstance(self.lr_decay_every, int) and self.lr_decay_every >= 1, "--lr-decay-every",
+                self.lr_decay_every, "a positive number of steps")
+        require(math.isfinite(self.min_lr) and self.min_lr >= 0, "--min-lr", self.min_lr, ">= 0")
         require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
         require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
         require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
@@ -222,6 +229,8 @@ def train(config: TagConfig, out, resume: bool = False, stream=None, progress_ba
                     "data": {"train": len(train_lines), "val": len(val_lines), "test": len(test_lines)},
                     "train": config.to_dict()})
         at = RunPosition()
+    scheduler = build_scheduler(optimizer, "step", config.lr, min_lr=min(config.min_lr, config.lr), lr_decay=config.lr_decay,
+                                lr_decay_every=config.lr_decay_every, start_step=at.step)
     criterion = CrossEntropyLoss(ignore_index=IGNORE)
     training = TaggedLines(train_lines, vocabulary)
     batches = training.batches(config.batch_size)
@@ -253,14 +262,13 @@ def train(config: TagConfig, out, resume: bool = False, stream=None, progress_ba
                 started = time.perf_counter()
                 if at.position == 0:
                     at.order = batches.order(backend.generator())
-                    for group in optimizer.param_groups:
-                        group["lr"] = config.lr * config.lr_decay ** at.epoch
                 indices = at.order[at.position]
                 batch = batches.batch(indices)
                 labels = label_batch([train_lines[k][1] for k in indices.tolist()], batch.source.shape[0], IGNORE)
                 logits = model(batch.source, batch.source_lengths)                     # (L, B, 2)
                 loss = float(criterion(logits.reshape(-1, 2), labels.reshape(-1)))
                 gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)), at.step + 1)
+                scheduler.step()
                 at.step += 1
                 at.position += 1
                 result.losses[at.step] = loss
