@@ -244,6 +244,14 @@ class Seq2SeqResult:
 
 def train(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> Seq2SeqResult:
     """Train a :class:`Seq2Seq` as ``config`` says; checkpoints go to the run directory ``out``."""
+    from .rundir import RunDirectory
+
+    config.validate()
+    with RunDirectory(out).lock():       # one training process per run directory
+        return train_locked(config, out, resume, stream, progress_bar)
+
+
+def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> Seq2SeqResult:
     from ..nn import CrossEntropyLoss
     from .atomic import atomic_write_json
     from .progress import Progress

@@ -198,6 +198,14 @@ class TagResult:
 
 def train(config: TagConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> TagResult:
     """Train a :class:`SequenceTagger` to restore spaces as ``config`` says; checkpoints go to ``out``."""
+    from .rundir import RunDirectory
+
+    config.validate()
+    with RunDirectory(out).lock():       # one training process per run directory
+        return train_locked(config, out, resume, stream, progress_bar)
+
+
+def train_locked(config: TagConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> TagResult:
     from ..nn import CrossEntropyLoss
     from .atomic import atomic_write_json
     from .progress import Progress
