@@ -164,3 +164,35 @@ def test_a_run_of_another_kind_is_one_line(tmp_path, capsys):
     capsys.readouterr()
     fails(capsys, ["seq2seq", "translate", tmp_path / "tagger", "--input", "a"], "holds a 'tagger' run",
           "rnnlab seq2seq train")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_saves_and_the_run_resumes(tmp_path, trained, sig):
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from rnnlab.training.rundir import RunDirectory
+
+    _, pairs = trained
+    out = tmp_path / "run"
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo / "src"), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, "-m", "rnnlab", "seq2seq", "train", str(pairs), "--out", str(out),
+                                "--steps", "1000000", "--eval-every", "4", *TINY], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (out / "training_state.safetensors").is_file():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint"
+        time.sleep(0.05)
+    process.send_signal(getattr(signal, sig))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "interrupted: saved the training state at step" in err and "Traceback" not in err
+    step = RunDirectory(out).load_training_state()[2]["step"]
+    assert step >= 4
+    assert cli(["seq2seq", "train", "--resume", "--out", out, "--steps", str(step + 2)]) == 0
+    assert RunDirectory(out).load_training_state()[2]["step"] == step + 2

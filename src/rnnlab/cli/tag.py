@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
     parser = commands.add_parser(
         "train", help="train a tagger on a text; checkpoints go to RUN_DIR",
-        description="Train a tagger on TEXT's lines (the first 90%% train, the next 5%% validate, the last 5%% "
+        description="Train a tagger on TEXT's lines (the first 90% train, the next 5% validate, the last 5% "
                     "test; or all train with --val-file). Each validation prints precision, recall and F1 of "
                     "the predicted spaces; the best weights by F1 are kept; the end scores the test lines and "
                     "writes RUN_DIR/results.json. Checkpoints are atomic; Ctrl-C saves and exits; --resume "
