@@ -10,6 +10,12 @@ Method (see benchmarks/README.md):
 - training: char-LM Embedding -> recurrent stack -> Linear, batch 32 x 64 steps, vocabulary 65 (the
   Shakespeare text when found, else Zipf-distributed ids), mean cross-entropy, backward, global-norm
   clip 5, Adam; the state carried between batches (truncated BPTT). Both sides: train mode;
+- plain layers: the same char-LSTMs written with the layers as a PyTorch user writes them
+  (``Embedding`` -> ``LSTM`` -> ``Linear`` -> ``CrossEntropyLoss``, each backward called by hand, ``Adam``),
+  against the same PyTorch model: the speed may not live only in ``CharRNN``;
+- classifier: ``SequenceClassifier`` LSTM 1 x 128 on Fashion-MNIST-shaped input (batch 64, 28 rows of 28
+  features, 10 classes, the last state pooled), mean cross-entropy, clip 5, Adam, against
+  ``torch.nn.LSTM(batch_first=True)`` + ``Linear`` on ``out[:, -1]``;
 - min-char-rnn: Karpathy's per-step NumPy code reimplemented as written (one-hot inputs, vanilla RNN
   100, seq 25, batch 1, Adagrad 0.1, element clip 5); rnnlab runs the same model (CharRNN 'rnn' 1 x 100,
   embedding 100 in place of the one-hot product) with Adagrad and clip_grad_value_;
@@ -182,6 +188,108 @@ def rnnlab_minchar_trainer(config: BenchConfig, learning_rate: float = 1e-1):
 
 
 # ------------------------------------------------------------------------------------------------
+# the plain layers, as a PyTorch user writes the model; the row-wise image classifier
+# ------------------------------------------------------------------------------------------------
+PLAIN = [SUITE[0], SUITE[1]]  # LSTM 1x128, LSTM 2x512
+CLASSIFIER = {"name": "classifier LSTM 1x128", "batch": 64, "steps": 28, "features": 28, "classes": 10,
+              "hidden": 128}
+
+
+def rnnlab_plain_trainer(config: BenchConfig, seed: int = 0, grad_clip: float = 5.0, lr: float = 2e-3):
+    """Embedding -> LSTM -> Linear -> CrossEntropyLoss -> Adam, each layer's backward called in turn."""
+    import rnnlab
+    from rnnlab import nn, optim
+
+    rnnlab.manual_seed(seed)
+    embedding = nn.Embedding(config.vocab_size, config.embedding)
+    rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[config.cell](config.embedding, config.hidden_size,
+                                                                        config.num_layers)
+    decoder = nn.Linear(config.hidden_size, config.vocab_size)
+    criterion = nn.CrossEntropyLoss()
+    layers = [embedding, rnn, decoder]
+    params = [p for layer in layers for p in layer.parameters()]
+    optimizer = optim.Adam(params, lr=lr)
+    carried = {"state": None}
+
+    def step(x, y):
+        output, state = rnn(embedding(x), carried["state"])
+        logits = decoder(output)
+        loss = criterion(logits.reshape(-1, config.vocab_size), y.reshape(-1))
+        for layer in layers:
+            layer.zero_grad()
+        grad_output, _ = rnn.backward(decoder.backward(criterion.backward().reshape(logits.shape)))
+        embedding.backward(grad_output)
+        optim.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        carried["state"] = state
+        return float(loss)
+
+    return step
+
+
+def image_batches(count: int, seed: int = 0):
+    """``count`` (images (N, 28, 28) float32 in [0, 1], labels (N,)) pairs of Fashion-MNIST's shape."""
+    rng = np.random.default_rng(seed)
+    shape = (CLASSIFIER["batch"], CLASSIFIER["steps"], CLASSIFIER["features"])
+    return [(rng.random(shape, dtype=np.float32), rng.integers(0, CLASSIFIER["classes"], CLASSIFIER["batch"]))
+            for _ in range(count)]
+
+
+def rnnlab_classifier_trainer(seed: int = 0, grad_clip: float = 5.0, lr: float = 1e-3):
+    import rnnlab
+    from rnnlab import nn, optim
+    from rnnlab.models import SequenceClassifier
+
+    rnnlab.manual_seed(seed)
+    model = SequenceClassifier(CLASSIFIER["features"], CLASSIFIER["classes"], hidden_size=CLASSIFIER["hidden"])
+    model.train()
+    params = list(model.parameters())
+    optimizer = optim.Adam(params, lr=lr)
+    criterion = nn.CrossEntropyLoss()
+
+    def step(images, labels):
+        loss = criterion(model(images), labels)
+        model.zero_grad()
+        model.backward(criterion.backward())
+        optim.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        return float(loss)
+
+    return step
+
+
+def torch_classifier_trainer(seed: int = 0, grad_clip: float = 5.0, lr: float = 1e-3):
+    import torch
+
+    torch.manual_seed(seed)
+    rnn = torch.nn.LSTM(CLASSIFIER["features"], CLASSIFIER["hidden"], batch_first=True)
+    classifier = torch.nn.Linear(CLASSIFIER["hidden"], CLASSIFIER["classes"])
+    params = [*rnn.parameters(), *classifier.parameters()]
+    optimizer = torch.optim.Adam(params, lr=lr)
+
+    def step(images, labels):
+        images, labels = torch.from_numpy(images), torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        optimizer.zero_grad(set_to_none=True)
+        output, _ = rnn(images)
+        loss = torch.nn.functional.cross_entropy(classifier(output[:, -1]), labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def classifier_flops() -> float:
+    """Matrix-product FLOPs of one classifier step (forward + backward = 3x forward)."""
+    rows = CLASSIFIER["batch"] * CLASSIFIER["steps"]
+    gates = 4 * CLASSIFIER["hidden"]
+    forward = 2.0 * rows * (CLASSIFIER["features"] + CLASSIFIER["hidden"]) * gates
+    forward += 2.0 * CLASSIFIER["batch"] * CLASSIFIER["hidden"] * CLASSIFIER["classes"]
+    return 3.0 * forward
+
+
+# ------------------------------------------------------------------------------------------------
 # peak memory (in a subprocess per measurement)
 # ------------------------------------------------------------------------------------------------
 def _rss_bytes() -> int:
@@ -245,6 +353,20 @@ def measure_memory(config: BenchConfig, with_torch: bool) -> dict:
 # ------------------------------------------------------------------------------------------------
 # the run
 # ------------------------------------------------------------------------------------------------
+def training_row(work: str, rates: dict, flops: float, units_per_step: int, peak: float, with_torch: bool,
+                 **extra) -> dict:
+    """A table row for a training workload: rates in units/s, FLOPs per step, shares of the matmul peak."""
+    row = {"work": work, **extra, "rnnlab": rates["rnnlab"], "peer": rates.get("torch"), "peer_name": "PyTorch",
+           "ratio": rates["rnnlab"] / rates["torch"] if with_torch else None, "flops_per_step": flops}
+    for side in (["rnnlab", "torch"] if with_torch else ["rnnlab"]):
+        row[f"{side}_fraction_of_matmul_peak"] = flops * rates[side] / units_per_step / 1e9 / peak
+    note = f"{flops / 1e9:.1f} GFLOP/step, {100 * row['rnnlab_fraction_of_matmul_peak']:.0f}% of matmul peak"
+    if with_torch:
+        note += f" (PyTorch {100 * row['torch_fraction_of_matmul_peak']:.0f}%)"
+    row["note"] = note
+    return row
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternated repetitions per measurement (default 5)")
@@ -296,17 +418,30 @@ def main(argv=None) -> int:
         if with_torch:
             workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
         rates = interleaved_medians(workloads, rounds=rounds)
-        flops = training_flops(config)
-        efficiency = flops * rates["rnnlab"] / config.chars_per_step / 1e9 / peak
-        row = {"work": f"train {config.name}, batch 32 x 64, Adam", "config": asdict(config),
-               "rnnlab": rates["rnnlab"], "peer": rates.get("torch"), "peer_name": "PyTorch",
-               "ratio": rates["rnnlab"] / rates["torch"] if with_torch else None,
-               "flops_per_step": flops, "rnnlab_gflops": flops * rates["rnnlab"] / config.chars_per_step / 1e9,
-               "rnnlab_fraction_of_matmul_peak": efficiency,
-               "note": f"{flops / 1e9:.1f} GFLOP/step, {100 * efficiency:.0f}% of matmul peak"}
+        report(training_row(f"train {config.name}, batch 32 x 64, Adam", rates, training_flops(config),
+                            config.chars_per_step, peak, with_torch, config=asdict(config)))
+
+    # the same char-LSTMs written with the plain layers
+    for config in PLAIN:
+        steps = STEPS_PER_ROUND[config.name]
+        batches = char_batches(config, steps, ids)
+        workloads = {"rnnlab": (training_workload(rnnlab_plain_trainer(config), batches),
+                                steps * config.chars_per_step)}
         if with_torch:
-            row["torch_fraction_of_matmul_peak"] = flops * rates["torch"] / config.chars_per_step / 1e9 / peak
-        report(row)
+            workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
+        rates = interleaved_medians(workloads, rounds=rounds)
+        report(training_row(f"train {config.name} as plain layers, Adam", rates, training_flops(config),
+                            config.chars_per_step, peak, with_torch, config=asdict(config)))
+
+    # the row-wise image classifier (units: images per second)
+    steps = 8
+    batches = image_batches(steps)
+    workloads = {"rnnlab": (training_workload(rnnlab_classifier_trainer(), batches), steps * CLASSIFIER["batch"])}
+    if with_torch:
+        workloads["torch"] = (training_workload(torch_classifier_trainer(), batches), steps * CLASSIFIER["batch"])
+    rates = interleaved_medians(workloads, rounds=rounds)
+    report(training_row(f"train {CLASSIFIER['name']}, batch 64 x 28 (images/s)", rates, classifier_flops(),
+                        CLASSIFIER["batch"], peak, with_torch, config=dict(CLASSIFIER)))
 
     # min-char-rnn at its own setting
     steps = 40

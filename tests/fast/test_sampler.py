@@ -61,7 +61,7 @@ def test_blas_products_equal_the_compiled_ones(cell):
 
 
 def numpy_path(monkeypatch):
-    monkeypatch.setattr(charrnn, "use_compiled_sampling", lambda model, num_samples: False)
+    monkeypatch.setattr(charrnn, "use_compiled_sampling", lambda model, num_samples, length=None: False)
 
 
 def test_generate_takes_the_compiled_path_for_one_float32_stream(monkeypatch):
@@ -201,3 +201,24 @@ def test_seeded_text_is_the_numpy_paths_text(cell, monkeypatch):
     monkeypatch.undo()
     with compiled_path("sampler"):
         assert model.sample("the qu", 50) == from_global
+
+
+def test_a_short_stream_in_a_fresh_process_stays_on_numpy_and_a_long_one_is_compiled():
+    """The compiled sampler's one-off cost (numba's import, its kernels loaded) is paid only when the
+    work pays it back: a short sample imports no numba, prime included; a long one runs compiled."""
+    code = ("import sys, rnnlab, rnnlab.fast as fast; from rnnlab.models import CharRNN, charrnn; "
+            "from rnnlab.data import Vocabulary; rnnlab.manual_seed(0); "
+            "m = CharRNN(Vocabulary.from_text('abcdefgh'), hidden_size=64, num_layers=2); "
+            "short = m.sample('abc', 50, seed=1); print('numba' in sys.modules, fast.calls['sampler']); "
+            "long_enough = int(charrnn.COMPILED_SAMPLING_MIN_WORK // 100_000); "
+            "print(charrnn.use_compiled_sampling(m, 1, 50), charrnn.use_compiled_sampling(m, 1, long_enough)); "
+            "text = m.sample('abc', long_enough, seed=1); print('numba' in sys.modules, fast.calls['sampler'], "
+            "text[:50] == short)")
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RNNLAB_FAST"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "0", "False", "True", "True", "1", "True"]

@@ -35,9 +35,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 from collections import Counter
 
-__all__ = ["enabled", "requested", "available", "use", "load", "calls", "record"]
+__all__ = ["enabled", "requested", "available", "use", "load", "loaded", "calls", "record"]
 
 calls: Counter = Counter()   # compiled entry point -> times it ran in this process
 
@@ -93,6 +94,11 @@ def load(name: str):
     if module is None:
         module = _modules[name] = importlib.import_module(f"{__name__}.{name}")
     return module
+
+
+def loaded(name: str) -> bool:
+    """Has ``rnnlab.fast.<name>`` been imported in this process (so numba's import is already paid)?"""
+    return f"{__name__}.{name}" in sys.modules
 
 
 def record(name: str) -> None:

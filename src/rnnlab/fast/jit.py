@@ -13,7 +13,9 @@
   products (the sampler's matrix-vector products).
 
 Every kernel is cached on disk (``cache=True``): compiled once per machine, in ``__pycache__`` beside
-this package, or under ``NUMBA_CACHE_DIR`` when that is set (e.g. when site-packages is read-only).
+this package; when that folder is read-only (a system site-packages), numba writes to the user cache
+folder instead (``~/.cache/numba`` on Linux, ``~/Library/Caches/numba`` on macOS, ``%LOCALAPPDATA%\numba``
+on Windows); ``NUMBA_CACHE_DIR`` overrides both.
 """
 from __future__ import annotations
 

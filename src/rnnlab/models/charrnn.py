@@ -279,14 +279,20 @@ class CharRNN(Module):
         if length < 0:
             raise ValueError(f"length must be non-negative, got {length}")
         rng = backend.generator() if seed is None else np.random.default_rng(seed)
-        logits, state = self._prime(prime, num_samples)
-        if use_compiled_sampling(self, num_samples):
+        compiled = use_compiled_sampling(self, num_samples, length)
+        if compiled or fast.loaded("recurrent"):
+            logits, state = self._prime(prime, num_samples)
+        else:
+            with fast.use(False):  # a short sample on NumPy alone: no numba import to pay
+                logits, state = self._prime(prime, num_samples)
+        if compiled:
             from ..fast.sampler import CompiledSampler   # imports numba: only on the compiled path
             for token in CompiledSampler(self, state, logits).generate_ids(length, rng, temperature, top_k, top_p,
                                                                             greedy):
                 yield [self.vocabulary.decode_one(token)]
             return
-        step = self.lean_step()
+        with fast.use(fast.enabled() and fast.loaded("recurrent")):
+            step = self.lean_step()   # picks its cell math now, for the whole stream
         for position in range(length):
             ids = sample_from_logits(logits, temperature, top_k, top_p, greedy, rng)
             yield [self.vocabulary.decode_one(int(i)) for i in ids]
@@ -298,10 +304,24 @@ class CharRNN(Module):
         return "".join(self.generate(prime, length, **kwargs))
 
 
-def use_compiled_sampling(model: CharRNN, num_samples: int) -> bool:
-    """One float32 stream on the compiled path: :mod:`rnnlab.fast.sampler` generates it in compiled code
-    (same uniforms from the same generator, same inverse CDF: a seed gives the NumPy path's text)."""
-    return num_samples == 1 and np.dtype(model.dtype) == np.float32 and fast.enabled()
+# The compiled sampler's one-off cost in a fresh process (numba's import, the cached kernels loaded) is
+# paid back when the stream is long enough: this many characters x (recurrent + decoder weights + a
+# fixed per-character overhead in weight units).
+COMPILED_SAMPLING_MIN_WORK = 1.0e9
+_PER_CHARACTER_OVERHEAD = 200_000
+
+
+def use_compiled_sampling(model: CharRNN, num_samples: int, length: int | None = None) -> bool:
+    """Generate in compiled code (:mod:`rnnlab.fast.sampler`; same uniforms from the same generator, same
+    inverse CDF: a seed gives the NumPy path's text)? For one float32 stream on the compiled path, when
+    the sampler is already loaded in this process, or ``length`` is unknown (None), or the stream is long
+    enough to pay for loading it (:data:`COMPILED_SAMPLING_MIN_WORK`)."""
+    if num_samples != 1 or np.dtype(model.dtype) != np.float32 or not fast.enabled():
+        return False
+    if length is None or fast.loaded("sampler"):
+        return True
+    weights = sum(p.data.size for name, p in model.named_parameters() if not name.startswith("embedding"))
+    return length * (weights + _PER_CHARACTER_OVERHEAD) >= COMPILED_SAMPLING_MIN_WORK
 
 
 def check_sampling_args(temperature, top_k, top_p) -> None:
