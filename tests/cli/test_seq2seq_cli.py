@@ -196,3 +196,22 @@ def test_a_signal_saves_and_the_run_resumes(tmp_path, trained, sig):
     assert step >= 4
     assert cli(["seq2seq", "train", "--resume", "--out", out, "--steps", str(step + 2)]) == 0
     assert RunDirectory(out).load_training_state()[2]["step"] == step + 2
+
+
+def test_token_level_vocabularies(tmp_path, capsys):
+    words = ["one", "two", "three", "four", "five"]
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(60):
+        sentence = list(rng.choice(words, size=3))
+        lines.append(" ".join(sentence) + "\t" + " ".join(reversed(sentence)))
+    pairs = write_pairs(tmp_path / "tokens.tsv", "\n".join(lines) + "\n")
+    assert cli(["seq2seq", "train", pairs, "--out", tmp_path / "run", "--level", "token", "--steps", "2", *TINY]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["source_vocabulary"]["level"] == "token"
+    assert config["source_vocabulary"]["symbols"] == sorted(words)
+    capsys.readouterr()
+    assert cli(["seq2seq", "translate", tmp_path / "run", "--input", "one two six"]) == 0
+    captured = capsys.readouterr()
+    assert all(word in words for word in captured.out.split())
+    assert "rnnlab: warning: 1 token unseen in training, read as <unk>: 'six'" in captured.err

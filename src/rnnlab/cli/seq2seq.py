@@ -17,7 +17,7 @@ from .flags import add_checkpoint_flag, one_line_errors
 from .messages import one_line_messages
 
 # the train flags that are Seq2SeqConfig fields of the same name
-FLAGS = ("val_file", "encoding", "model", "hidden_size", "num_layers", "embedding_size", "bidirectional", "attention",
+FLAGS = ("val_file", "encoding", "level", "model", "hidden_size", "num_layers", "embedding_size", "bidirectional", "attention",
          "dropout", "dtype", "optimizer", "lr", "lr_decay", "lr_decay_every", "min_lr", "batch_size", "grad_clip",
          "teacher_forcing", "steps", "epochs", "time_budget", "eval_every", "eval_pairs", "beam", "seed")
 PATH_FLAGS = ("val_file",)
@@ -59,6 +59,8 @@ def register(subparsers) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--val-file", metavar="PAIRS", help="validation pairs (then all of PAIRS trains, no test split)")
     data.add_argument("--encoding", metavar="NAME", help=f"text encoding of the pairs files (default: {d.encoding})")
+    data.add_argument("--level", choices=("char", "token"),
+                      help=f"symbols: characters, or whitespace-separated tokens (default: {d.level})")
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=MODELS, help=f"the encoder's and decoder's cell (default: {d.model})")
     model.add_argument("--hidden-size", type=int, metavar="H", help=f"default: {d.hidden_size}")
@@ -169,12 +171,12 @@ def settings_from_flags(args, flags, saved_train: dict | None, path_flags=()) ->
     return values
 
 
-def warn_unknown(count: int, example: list, stream=None) -> None:
-    """One warning line about characters the model never saw (they were read as <unk>)."""
+def warn_unknown(count: int, example: list, what: str = "character") -> None:
+    """One warning line about symbols the model never saw (they were read as <unk>)."""
     if count:
         shown = ", ".join(repr(c) for c in example[:5]) + (", ..." if len(example) > 5 else "")
-        print(f"rnnlab: warning: {count} character{'s' if count != 1 else ''} unseen in training, read as <unk>: "
-              f"{shown}", file=stream or sys.stderr)
+        print(f"rnnlab: warning: {count} {what}{'s' if count != 1 else ''} unseen in training, read as <unk>: "
+              f"{shown}", file=sys.stderr)
 
 
 def read_input_lines(args) -> list[str]:
@@ -240,7 +242,7 @@ def run_translate(args) -> int:
     texts = [line for line in lines if line.strip()]
     translations = iter(model.translate(texts, beam_size=args.beam, length_penalty=args.length_penalty,
                                         batch_size=args.batch_size) if texts else [])
-    warn_unknown(unknown, examples)
+    warn_unknown(unknown, examples, "token" if vocabulary.level == "token" else "character")
     out = sys.stdout
     for line in lines:
         out.write((next(translations) if line.strip() else "") + "\n")
@@ -262,7 +264,8 @@ def run_eval(args) -> int:
         examples = []
         for source, _ in pairs:
             examples.extend(s for s in model.source_vocabulary.unknown(source) if s not in examples)
-        warn_unknown(score.unknown_characters, examples)
+        warn_unknown(score.unknown_characters, examples,
+                     "token" if model.source_vocabulary.level == "token" else "character")
     if args.json:
         print(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
     else:

@@ -2,7 +2,7 @@
 
 The pairs (``source<TAB>target``, :mod:`rnnlab.data.pair_files`) are split 90/5/5 in a seeded order
 (or all train, with ``val_file`` validating); character vocabularies are built from the training
-pairs. One step::
+pairs (or token vocabularies: ``level="token"``). One step::
 
     batch = batches.batch(order[position])     # B pairs of similar source length, padded, time-major
     logits = model(batch.source, batch.target_input, batch.source_lengths, teacher_forcing)  # (T, B, V)
@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import __version__, backend
 from ..data.pair_files import read_pairs, split_pairs
-from ..data.pairs import PairBatches, SymbolVocabulary
+from ..data.pairs import LEVELS, PairBatches, SymbolVocabulary
 from ..errors import RnnlabError, require
 from ..models import Seq2Seq
 from . import loop
@@ -52,6 +52,7 @@ class Seq2SeqConfig(Settings):
     pairs_file: str | None = None     # source<TAB>target per line
     val_file: str | None = None       # validation pairs; None: 5% of pairs_file (and 5% for the test split)
     encoding: str = "utf-8"
+    level: str = "char"               # symbols: characters, or whitespace-separated tokens
     # model
     model: str = "lstm"               # the encoder's and decoder's cell
     hidden_size: int = 128
@@ -81,12 +82,13 @@ class Seq2SeqConfig(Settings):
     max_bad_steps: int = 5
     seed: int = 1337
 
-    RESUME_MUST_MATCH = ("pairs_file", "val_file", "encoding", "model", "hidden_size", "num_layers",
+    RESUME_MUST_MATCH = ("pairs_file", "val_file", "encoding", "level", "model", "hidden_size", "num_layers",
                          "embedding_size", "bidirectional", "attention", "dropout", "dtype", "optimizer",
                          "batch_size", "seed")
 
     def validate(self) -> "Seq2SeqConfig":
         """RnnlabError naming the first nonsensical setting (the flag, the value, what is allowed)."""
+        require(self.level in LEVELS, "--level", self.level, "one of " + ", ".join(LEVELS))
         require(self.model in MODELS, "--model", self.model, "one of " + ", ".join(MODELS))
         require(self.attention in ATTENTIONS, "--attention", self.attention, "one of " + ", ".join(ATTENTIONS))
         require(not (self.attention == "dot" and self.bidirectional), "--attention", self.attention,
@@ -152,8 +154,8 @@ def load_pair_data(config: Seq2SeqConfig, saved: dict | None = None) -> PairData
         source_vocabulary = SymbolVocabulary.from_config(saved["source_vocabulary"])
         target_vocabulary = SymbolVocabulary.from_config(saved["target_vocabulary"])
     else:
-        source_vocabulary = SymbolVocabulary.build(s for s, _ in train)
-        target_vocabulary = SymbolVocabulary.build(t for _, t in train)
+        source_vocabulary = SymbolVocabulary.build((s for s, _ in train), level=config.level)
+        target_vocabulary = SymbolVocabulary.build((t for _, t in train), level=config.level)
     return PairData(train, val, test, source_vocabulary, target_vocabulary)
 
 
