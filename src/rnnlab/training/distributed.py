@@ -10,20 +10,22 @@ and its mean loss ``l_r`` (gradient ``g_r``), the global batch's mean loss and g
 so each rank packs ``(n_r / N) g_r`` for ALL parameters, and ``(n_r / N) l_r`` after them, into one flat
 buffer, and a single in-place ``Allreduce(SUM)`` leaves the global loss and gradient on every rank; every
 rank then clips and steps identically, and the weights stay equal without being sent again. Rank 0's
-initial weights (and, on resume, its training state) are broadcast at the start; rank 0 alone reads and
+initial weights (and, on resume, its training state) are broadcast at the start (then each rank's random
+generator jumps to a stream of its own, so dropout masks differ between ranks); rank 0 alone reads and
 writes the run directory; evaluation is split across ranks and its sums reduced; a stop (step limit, time
 budget, Ctrl-C / SIGTERM forwarded by the launcher to every rank) is agreed by a small allreduce at each
 step boundary, so all ranks save (rank 0 writes) and leave at the same step.
 
-Faults: an exception on any rank prints one line naming the rank and the cause and calls
-``MPI_Abort``, so no rank waits forever in a collective (:func:`run_guarded`). Errors that every rank
-raises alike (a bad flag, a batch that P does not divide) are printed once, by rank 0.
+Faults (:func:`run_guarded`): an exception on one rank prints one line naming the rank and the cause and
+calls ``MPI_Abort``, so no rank waits forever in a collective; an error every rank meets alike (a bad
+flag, a batch that P does not divide) is printed once, by rank 0, and the job exits 1.
 
 Nothing here imports :mod:`mpi4py` unless the process was started by an MPI launcher with more than one
 rank (:func:`launch_size`); a single-process run gets :class:`SingleProcess`, whose methods do nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -46,6 +48,8 @@ LAUNCH_VARIABLES = (
 )
 # the order of precedence when ranks disagree on why to stop: any rank's reason stops all
 STOP_REASONS = (None, "time", "interrupted", "epochs", "steps")
+# how long a failed rank waits for the others to fail alike before it ends the job on its own
+AGREE_SECONDS = 3.0
 
 
 def launch_size() -> tuple[int, int, str | None]:
@@ -68,8 +72,8 @@ def launch_size() -> tuple[int, int, str | None]:
 
 
 class EveryRankError(RnnlabError):
-    """An error raised alike on every rank (at a point where all ranks are in step): rank 0 prints it,
-    the others exit quietly, and nobody needs to abort."""
+    """An error raised alike on every rank (where all ranks are in step, or before MPI starts): rank 0
+    prints it, the others exit quietly, and nobody needs to abort."""
 
 
 class SingleProcess:
@@ -87,6 +91,9 @@ class SingleProcess:
     def shard(self, items, axis: int = 1):
         return items
 
+    def bounds(self, count: int) -> tuple[int, int]:
+        return 0, count
+
     def gather_all(self, value) -> list:
         return [value]
 
@@ -102,10 +109,16 @@ class SingleProcess:
     def agree_stop(self, reason):
         return reason
 
+    def agree_any(self, *flags) -> tuple:
+        return tuple(bool(flag) for flag in flags)
+
     def broadcast(self, value):
         return value
 
     def broadcast_parameters(self, model) -> None:
+        pass
+
+    def own_random_stream(self) -> None:
         pass
 
     def share_training_state(self, model, optimizer) -> None:
@@ -123,6 +136,9 @@ class SingleProcess:
     def stream(self, stream):
         return stream
 
+    def lock(self, run):
+        return run.lock()
+
 
 class Distributed(SingleProcess):
     """Rank ``comm.rank`` of ``comm.size`` (more than one) in ``comm`` (an ``mpi4py`` communicator).
@@ -138,6 +154,21 @@ class Distributed(SingleProcess):
         self.allreduce_seconds, self.allreduce_calls = 0.0, 0
         self._buffer = None
         self._devnull = None
+        # errors are agreed on a communicator of their own: a rank failing while the others wait in a
+        # collective of the training must not match theirs
+        self.errors = comm.Dup()
+
+    def all_failed(self) -> bool:
+        """Whether every rank has failed too (each calls this in its error handler): a non-blocking barrier on
+        the errors' communicator, given :data:`AGREE_SECONDS` to complete. False: the failure is this rank's
+        alone (the others are still training, or stuck in a collective waiting for this one)."""
+        request = self.errors.Ibarrier()
+        deadline = time.monotonic() + AGREE_SECONDS
+        while not request.Test():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def describe(self) -> str:
         """``"data-parallel over P MPI ranks (MPICH 5.0.2): rank 0 = pid 123 on host, ..."``: which process is
@@ -159,8 +190,9 @@ class Distributed(SingleProcess):
                 f"rank takes {flag} / ranks of it; use a multiple of {self.size} (e.g. "
                 f"{max(self.size, batch_size - batch_size % self.size)}) or another number of ranks")
 
-    def _bounds(self, count: int) -> tuple[int, int]:
-        # contiguous pieces; the first count % size ranks take one more (only uneven for a last, short batch)
+    def bounds(self, count: int) -> tuple[int, int]:
+        """``(start, stop)`` of this rank's contiguous piece of ``count`` items; the first ``count % size``
+        ranks take one more (uneven only for an epoch's last, short batch, and in evaluation)."""
         base, extra = divmod(count, self.size)
         start = self.rank * base + min(self.rank, extra)
         return start, start + base + (1 if self.rank < extra else 0)
@@ -173,7 +205,7 @@ class Distributed(SingleProcess):
             return tuple(self.shard(item, axis) for item in items)
         items = np.asarray(items)
         axis = 0 if items.ndim == 1 else axis
-        start, stop = self._bounds(items.shape[axis])
+        start, stop = self.bounds(items.shape[axis])
         return np.ascontiguousarray(items[:, start:stop] if axis == 1 else items[start:stop])
 
     def gather_all(self, value) -> list:
@@ -239,6 +271,14 @@ class Distributed(SingleProcess):
         self.comm.Allreduce(self.MPI.IN_PLACE, code, op=self.MPI.MAX)
         return STOP_REASONS[int(code)]
 
+    def agree_any(self, *flags) -> tuple:
+        """Each flag True on every rank when it is True on any (one small allreduce): decisions from a rank's
+        own clock (evaluate or checkpoint every N seconds) must be the same on all, or their collectives
+        would not match."""
+        values = np.array([bool(flag) for flag in flags], dtype=np.int64)
+        self.comm.Allreduce(self.MPI.IN_PLACE, values, op=self.MPI.MAX)
+        return tuple(bool(value) for value in values)
+
     # --- the start and resume -------------------------------------------------------------------------
 
     def broadcast(self, value):
@@ -246,22 +286,34 @@ class Distributed(SingleProcess):
         return self.comm.bcast(value, root=0)
 
     def broadcast_parameters(self, model) -> None:
-        """Every rank starts from rank 0's weights."""
+        """Every rank starts from rank 0's weights; then each rank's random stream is its own
+        (:meth:`own_random_stream`)."""
         for p in model.parameters():
             data = np.ascontiguousarray(p.data)
             self.comm.Bcast(data, root=0)
             if data is not p.data:
                 p.data[...] = data
+        self.own_random_stream()
+
+    def own_random_stream(self) -> None:
+        """Rank r's generator jumps ``r x 2^127`` draws ahead of rank 0's (PCG64's ``jumped``), so dropout
+        masks differ between ranks instead of repeating; a rank-0 state saved and broadcast again gives
+        every rank back its own stream (when the ranks drew alike since, as in equal shards)."""
+        if self.rank:
+            from .. import backend
+
+            backend.set_rng_state(backend.generator().bit_generator.jumped(self.rank).state)
 
     def share_training_state(self, model, optimizer) -> None:
-        """Rank 0's weights, optimizer state and random state (restored from a checkpoint) on every rank."""
+        """Rank 0's weights, optimizer state and random state (restored from a checkpoint) on every rank
+        (and then each rank's own random stream, :meth:`own_random_stream`)."""
         from .. import backend
 
-        self.broadcast_parameters(model)
         state = self.broadcast((optimizer.state_dict(), backend.get_rng_state()) if self.is_root else None)
         if not self.is_root:
             optimizer.load_state_dict(state[0])
             backend.set_rng_state(state[1])
+        self.broadcast_parameters(model)
 
     def on_root(self, function, *args, **kwargs):
         """``function(*args, **kwargs)`` on rank 0 (which alone reads the run directory), its result on
@@ -292,6 +344,11 @@ class Distributed(SingleProcess):
     def streams_of(self, state):
         """This rank's streams of a global hidden state ``(L, B, H)`` (or a tuple of them; None stays None)."""
         return None if state is None else self.shard(state)
+
+    def lock(self, run):
+        """The run directory's lock (:meth:`rnnlab.training.rundir.RunDirectory.lock`), held by rank 0: the
+        one process that writes there."""
+        return run.lock() if self.is_root else contextlib.nullcontext()
 
     def stream(self, stream):
         """Where this rank's progress and messages go: ``stream`` on rank 0, nowhere elsewhere."""
@@ -328,6 +385,9 @@ def context():
             f"({MPI.Get_library_version().splitlines()[0].strip()}) sees {comm.Get_size()}: mpiexec and "
             f"mpi4py come from different MPI implementations; launch with the mpiexec that belongs to "
             f"mpi4py's library (python -m mpi4py --mpi-lib-version)")
+    from .signals import stop_between_steps_only
+
+    stop_between_steps_only()  # a signal stops every rank at the same step boundary, not mid-evaluation
     _CONTEXT = Distributed(comm, MPI)
     return _CONTEXT
 
@@ -335,10 +395,12 @@ def context():
 def run_guarded(function, *args, stream=None):
     """``function(*args)``, so that a failure on one rank ends the whole job at once.
 
-    Outside a multi-rank launch this is a plain call. Under one: an :class:`EveryRankError` is printed
-    by rank 0 only and every rank returns 1; any other exception (a RnnlabError met by this rank alone,
-    a second Ctrl-C, a bug) prints ``rnnlab: error: rank R of P (pid, host): cause`` (a bug's traceback
-    before it) and calls ``MPI_Abort``, which ends every rank, even those waiting in a collective.
+    Outside a multi-rank launch this is a plain call. Under one, a :class:`RnnlabError` that every rank
+    meets (a bad flag, a batch the ranks do not divide, a run directory rank 0 cannot use: the ranks
+    agree on it within :data:`AGREE_SECONDS`, :meth:`Distributed.all_failed`) is printed once, by rank 0,
+    and every rank returns 1. Anything else (an error on this rank alone, a second Ctrl-C, a bug) prints
+    ``rnnlab: error: rank R of P (pid N on HOST): cause`` (a bug's traceback before it) and calls
+    ``MPI_Abort``, which ends every rank, even those waiting in a collective.
     """
     size, rank, _ = launch_size()
     if size <= 1:
@@ -346,24 +408,39 @@ def run_guarded(function, *args, stream=None):
     stream = sys.stderr if stream is None else stream
     try:
         return function(*args)
-    except EveryRankError as error:
-        if rank == 0:
-            print(f"rnnlab: error: {error}", file=stream, flush=True)
-        return 1
+    except RnnlabError as error:
+        if isinstance(error, EveryRankError) or every_rank_failed():
+            if rank == 0:
+                print(f"rnnlab: error: {error}", file=stream, flush=True)
+            return 1
+        abort(rank, size, str(error), stream)
     except BaseException as error:  # noqa: B036 - whatever it is, the other ranks must not hang
         if isinstance(error, SystemExit) and not error.code:
             raise
-        if not isinstance(error, (RnnlabError, KeyboardInterrupt, SystemExit)):
+        if not isinstance(error, (KeyboardInterrupt, SystemExit)):
             traceback.print_exc(file=stream)
-        cause = str(error) if isinstance(error, RnnlabError) else (
-            "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}")
-        print(f"rnnlab: error: rank {rank} of {size} (pid {os.getpid()} on {socket.gethostname()}): {cause}; "
-              f"stopping every rank", file=stream, flush=True)
-        try:
-            from mpi4py import MPI
-            MPI.COMM_WORLD.Abort(1)
-        finally:
-            os._exit(1)
+        abort(rank, size, "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}",
+              stream)
+
+
+def every_rank_failed() -> bool:
+    """In an error handler: whether the other ranks failed as well (:meth:`Distributed.all_failed`)."""
+    try:
+        dist = context()
+    except RnnlabError:
+        return True  # MPI cannot start (no mpi4py): every rank got as far, and no rank can be waiting
+    return isinstance(dist, Distributed) and dist.all_failed()
+
+
+def abort(rank: int, size: int, cause: str, stream) -> None:
+    """One line naming this rank and ``cause``, then ``MPI_Abort``: the launcher ends every rank."""
+    print(f"rnnlab: error: rank {rank} of {size} (pid {os.getpid()} on {socket.gethostname()}): {cause}; "
+          f"stopping every rank", file=stream, flush=True)
+    try:
+        from mpi4py import MPI
+        MPI.COMM_WORLD.Abort(1)
+    finally:
+        os._exit(1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -393,16 +470,10 @@ def mpiexec_command(processes: int, mpiexec: str | None = None) -> list[str]:
 
 
 class NoMetrics:
-    """What a rank other than 0 writes its metrics to: nothing."""
+    """What a rank other than 0 writes its metrics to: nothing (every method does nothing)."""
 
-    def write(self, record: dict) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 NO_METRICS = NoMetrics()
