@@ -33,11 +33,20 @@ class Interrupted(Exception):
 
 
 _active: list = []  # the InterruptRequest of each graceful_interrupt block now running, innermost last
+_between_steps_only = False
+
+
+def stop_between_steps_only() -> None:
+    """From now on :func:`stop_if_requested` does nothing: a signal stops the run at the next step boundary.
+    Data-parallel training (:mod:`rnnlab.training.distributed`) sets it: its ranks agree to stop there,
+    and a rank leaving an evaluation early would leave the others waiting in its collectives."""
+    global _between_steps_only
+    _between_steps_only = True
 
 
 def stop_if_requested() -> None:
     """Raise :class:`Interrupted` if the innermost ``graceful_interrupt`` block has received a signal."""
-    if _active and _active[-1].requested:
+    if _active and _active[-1].requested and not _between_steps_only:
         raise Interrupted(_active[-1].signal_name)
 
 
