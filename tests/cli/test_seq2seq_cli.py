@@ -152,6 +152,8 @@ def test_bad_invocations_are_one_line(tmp_path, trained, capsys, monkeypatch):
     fails(capsys, ["seq2seq", "translate", run, "--beam", "0", "--input", "a"], "--beam 0")
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     fails(capsys, ["seq2seq", "translate", run], "stdin is empty")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ab\xffc\n"), encoding="utf-8"))
+    fails(capsys, ["seq2seq", "translate", run], "stdin: not UTF-8 text")
     fails(capsys, ["seq2seq", "eval", run, tmp_path / "missing.tsv"], "missing.tsv")
     fails(capsys, ["seq2seq", "data", "addition", "--count", "0"], "--count 0")
     fails(capsys, ["seq2seq", "data", "poems"], "invalid choice")
