@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     ranked = rank_units(table, top=args.top)
     found, total = interpretable_fraction(table, threshold=0.5)
     print(f"\n{len(tr.text):,} validation characters, {tr.bits_per_char:.3f} bits/char; "
-          f"{found} of {total} units ({100 * found / total:.1f}%) have |r| >= 0.5 with some feature")
+          f"{found} of {total} units ({100 * found / total:.1f}%) have |r| >= 0.5 in h or c with quotes, brackets, "
+          f"the column, comments or indentation")
     for name, label in FEATURES.items():
         rows = ranked[name]
         listed = ", ".join(f"layer {r.layer} {r.state} unit {r.unit} (r = {r.r:+.3f})" for r in rows) or "no variation"

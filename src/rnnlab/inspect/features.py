@@ -163,13 +163,21 @@ def rank_units(table: dict, top: int = 5) -> dict:
     return ranked
 
 
-def interpretable_fraction(table: dict, threshold: float = 0.5) -> tuple[int, int]:
-    """``(units, total)``: how many (layer, unit) pairs follow some feature with ``|r| >= threshold``
-    in some state, out of all of them."""
+MEMORY_FEATURES = ("quote", "bracket_depth", "line_position", "comment", "indent")
+
+
+def interpretable_fraction(table: dict, threshold: float = 0.5, features=MEMORY_FEATURES,
+                           states=("h", "c")) -> tuple[int, int]:
+    """``(units, total)``: how many (layer, unit) pairs follow one of ``features`` with ``|r| >= threshold``
+    in their ``h`` or ``c``, out of all of them. The default features are the ones a unit must *remember*
+    (quotes, brackets, the column, comments, indentation): the gates' reactions to the current character
+    (uppercase, start of a word) would count almost every unit."""
     found, everything = set(), set()
-    for by_state in table.values():
-        for (layer, _), r in by_state.items():
+    for name, by_state in table.items():
+        for (layer, state), r in by_state.items():
             everything.update((layer, unit) for unit in range(len(r)))
+            if name not in features or state not in states:
+                continue
             hits = np.flatnonzero(np.nan_to_num(np.abs(r), nan=0.0) >= threshold)
             found.update((layer, int(unit)) for unit in hits)
     return len(found), len(everything)

@@ -48,7 +48,7 @@ class Report:
     included: list                     # [(layer, state, unit), ...] in the order of the picker's data
     total_series: int                  # layers x states x units of the model
     ranked: dict = field(default_factory=dict)   # feature -> [UnitScore, ...]
-    interpretable: tuple = (0, 0)      # (units with |r| >= 0.5 for some feature, all units)
+    interpretable: tuple = (0, 0)      # features.interpretable_fraction: (units, all units)
 
 
 def _b64(array: np.ndarray) -> str:
@@ -56,11 +56,16 @@ def _b64(array: np.ndarray) -> str:
 
 
 def display_range(cell: str, state: str, values: np.ndarray) -> tuple[float, float]:
-    """The range a state is coloured over: [0, 1] for sigmoid gates, [0, max] for a ReLU ``h``, else [-1, 1]."""
+    """The range a state is coloured over: [0, 1] for sigmoid gates; [0, m] for a ReLU ``h`` and [-m, m] for an
+    LSTM's ``c``, with ``m`` the 99th percentile of ``|value|`` (at least 1 for ``c``: ``c`` is not bounded by 1);
+    else [-1, 1]."""
     if state in SIGMOID_GATES[cell]:
         return 0.0, 1.0
-    if cell == "rnn_relu":
-        top = float(np.percentile(values, 99)) if len(values) else 1.0
+    if cell == "rnn_relu" or state == "c":
+        top = float(np.percentile(np.abs(values), 99)) if len(values) else 1.0
+        if state == "c":
+            top = max(top, 1.0)
+            return -top, top
         return 0.0, top if top > 0 else 1.0
     return -1.0, 1.0
 
@@ -228,8 +233,8 @@ def build_report(tr, about=(), metrics=None, selected=None, top: int = 5,
 <style>{page.STYLE}</style></head>
 <body>
 <header><h1>{html.escape(title)}</h1>{_facts(about)}</header>
-<nav><a href="#units">1 unit</a><a href="#surprise">3 loss</a><a href="#features">5 features</a>
-<a href="#saturation">4 gate saturation</a><a href="#training">5 training</a></nav>
+<nav><a href="#units">unit</a><a href="#surprise">loss</a><a href="#features">features</a>
+<a href="#saturation">gate saturation</a><a href="#training">training curves</a></nav>
 <div class="layout"><main>
 <section id="units"><h2>Text coloured by a unit: <span id="unit-title"></span></h2>
 <div class="controls"><label>layer <select id="pick-layer"></select></label>
@@ -243,8 +248,8 @@ to see what the model expected next.</p></section>
 <div id="text-loss" class="text" tabindex="0" aria-label="text coloured by loss"></div></section>
 <section id="features"><h2>Units that follow a feature of the text</h2>
 <p class="note">Pearson's r of each unit's activation (every layer and state) with the feature, over this text; one row
-per unit, its best state. Click a row to colour the text by it. {found:,} of {total:,} units have |r| &ge; 0.5 for some
-feature.</p>{_feature_tables(ranked, index_of)}</section>
+per unit, its best state. Click a row to colour the text by it. {found:,} of {total:,} units ({100 * found / max(total, 1):.1f}%) have
+|r| &ge; 0.5 in h or c with quotes, brackets, the column, comments or indentation.</p>{_feature_tables(ranked, index_of)}</section>
 <section id="saturation"><h2>Gate saturation</h2>{_saturation_charts(tr)}</section>
 <section id="training"><h2>Training curves</h2>{_training_charts(metrics)}</section>
 </main><aside id="info" aria-live="polite"></aside></div>
