@@ -110,6 +110,9 @@ def line_chart(series: list, x_label: str, y_label: str, width: int = 560, heigh
             parts.append(f'<circle cx="{to_x(x):.1f}" cy="{to_y(y):.1f}" r="3" fill="{colour}"/>')
         else:
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+            if len(line) <= 60:   # few points (evaluations): mark each one
+                parts.append(f'<g fill="{colour}">' + "".join(f'<circle cx="{to_x(x):.1f}" cy="{to_y(y):.1f}" r="2.5"/>'
+                                                            for x, y in line if math.isfinite(y)) + "</g>")
         legend_y = margin[1] + 14 + 16 * index
         parts.append(f'<line x1="{width - 150}" y1="{legend_y - 4}" x2="{width - 132}" y2="{legend_y - 4}" '
                      f'stroke="{colour}" stroke-width="2"/><text x="{width - 128}" y="{legend_y}" class="tick">'
