@@ -9,13 +9,15 @@ decoded only when a unit is picked, and cached.
 STYLE = r"""
 :root { --fg: #1b1f24; --muted: #5b6470; --line: #d8dde3; --bg: #ffffff; --panel: #f6f8fa; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg);
+       background: var(--bg); }
 header { padding: 14px 22px 8px; border-bottom: 1px solid var(--line); }
 h1 { font-size: 19px; margin: 0 0 6px; }
 h2 { font-size: 16px; margin: 22px 0 8px; }
 h3 { font-size: 14px; margin: 10px 0 4px; }
 .facts { display: flex; flex-wrap: wrap; gap: 4px 22px; margin: 0; }
-.facts div { white-space: nowrap; } .facts dt { display: inline; color: var(--muted); } .facts dd { display: inline; margin: 0 0 0 4px; font-weight: 600; }
+.facts div { white-space: nowrap; } .facts dt { display: inline; color: var(--muted); }
+.facts dd { display: inline; margin: 0 0 0 4px; font-weight: 600; }
 nav { padding: 6px 22px; border-bottom: 1px solid var(--line); font-size: 13px; }
 nav a { margin-right: 14px; color: #0b5cad; text-decoration: none; }
 .layout { display: grid; grid-template-columns: minmax(0, 1fr) 300px; gap: 18px; padding: 0 22px 40px; }
@@ -28,8 +30,9 @@ aside { position: sticky; top: 10px; align-self: start; margin-top: 22px; paddin
 .bar { width: 150px; height: 12px; border: 1px solid var(--line); }
 .bar.div { background: linear-gradient(to right, #2166ac, #f7f7f7, #b2182b); }
 .bar.seq { background: linear-gradient(to right, #ffffff, #fdae61, #d7301f, #7f0000); }
-.text { font: 13px/1.55 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; white-space: pre-wrap; word-break: break-all;
-        border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; max-height: 62vh; overflow-y: auto; outline: none; }
+.text { font: 13px/1.55 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; white-space: pre-wrap;
+        word-break: break-all; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px;
+        max-height: 62vh; overflow-y: auto; outline: none; }
 .text:focus { border-color: #0b5cad; }
 .text span { cursor: default; }
 .text span.nl { color: #8a94a0; }
@@ -44,10 +47,12 @@ table.rank tr.on { background: #dbe9f8; }
 table.rank button { font: inherit; font-size: 12px; padding: 0 6px; cursor: pointer; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: flex-start; }
 svg.chart { background: #fff; } svg .plot-bg { fill: #fcfcfd; stroke: var(--line); } svg .grid { stroke: #eceff2; }
-svg .axis { stroke: #888; } svg .diag { stroke: #bbb; stroke-dasharray: 4 3; } svg .tick { font-size: 10.5px; fill: #555; }
+svg .axis { stroke: #888; } svg .diag { stroke: #bbb; stroke-dasharray: 4 3; }
+svg .tick { font-size: 10.5px; fill: #555; }
 svg .label { font-size: 11.5px; fill: #333; } svg .title { font-size: 13px; font-weight: 600; fill: #222; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin: 0 4px 0 10px; }
-#info .char { font: 600 22px ui-monospace, monospace; } #info table { border-collapse: collapse; width: 100%; margin-top: 4px; }
+#info .char { font: 600 22px ui-monospace, monospace; }
+#info table { border-collapse: collapse; width: 100%; margin-top: 4px; }
 #info td { padding: 1px 4px; } #info td.c { font-family: ui-monospace, monospace; white-space: pre; width: 3.2em; }
 #info td.p { width: 4.2em; text-align: right; } #info .pbar { height: 9px; background: #6a9fd4; }
 #info tr.actual td { font-weight: 700; } #info .k { color: var(--muted); }
@@ -138,7 +143,12 @@ SCRIPT = r"""
         unitSel = document.getElementById("pick-unit");
   const byKey = new Map();
   series.forEach(function (sr, i) { byKey.set(sr.layer + "/" + sr.state + "/" + sr.unit, i); });
-  function option(sel, value, text) { const o = document.createElement("option"); o.value = value; o.textContent = text; sel.appendChild(o); }
+  function option(sel, value, text) {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    sel.appendChild(o);
+  }
   for (let k = 0; k < data.num_layers; k++) option(layerSel, k, "layer " + k);
   function fillStates(keep) {
     const layer = +layerSel.value, present = data.state_names.filter(function (s) {
@@ -151,7 +161,9 @@ SCRIPT = r"""
   function fillUnits(keep) {
     const layer = +layerSel.value, state = stateSel.value;
     unitSel.textContent = "";
-    series.forEach(function (sr, i) { if (sr.layer === layer && sr.state === state) option(unitSel, i, "unit " + sr.unit); });
+    series.forEach(function (sr, i) {
+      if (sr.layer === layer && sr.state === state) option(unitSel, i, "unit " + sr.unit);
+    });
     const want = byKey.get(layer + "/" + state + "/" + keep);
     if (want !== undefined) unitSel.value = want;
   }
@@ -203,13 +215,15 @@ SCRIPT = r"""
     parts.push('<div class="k">position ' + t + '</div><div class="char">' + esc(named(chars[t])) + "</div>");
     if (current >= 0) parts.push('<div><span class="k">unit value</span> ' + values(current)[t].toFixed(3) + "</div>");
     const c = costAt(t);
-    parts.push('<div><span class="k">loss of this character</span> ' + (c === c ? c.toFixed(2) + " bits" : "\u2014 (first)") + "</div>");
+    parts.push('<div><span class="k">loss of this character</span> ' +
+      (c === c ? c.toFixed(2) + " bits" : "\u2014 (first)") + "</div>");
     parts.push('<div class="k" style="margin-top:6px">top ' + K + " guesses for the next character" +
       (t + 1 < L ? " (actual: <b>" + esc(named(chars[t + 1])) + "</b>)" : "") + "</div><table>");
     for (let j = 0; j < K; j++) {
       const id = topIds[t * K + j], p = topProbs[t * K + j] / 65535, ch = data.vocab[id];
       const actual = t + 1 < L && ch === chars[t + 1];
-      parts.push("<tr" + (actual ? ' class="actual"' : "") + '><td class="c">' + esc(shown(ch === " " ? "\u2423" : ch)) +
+      parts.push("<tr" + (actual ? ' class="actual"' : "") + '><td class="c">' +
+        esc(shown(ch === " " ? "\u2423" : ch)) +
         '</td><td><div class="pbar" style="width:' + Math.max(1, Math.round(p * 100)) + '%"></div></td><td class="p">' +
         (p * 100).toFixed(1) + "%</td></tr>");
     }
