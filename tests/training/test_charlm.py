@@ -169,7 +169,7 @@ def test_without_evaluations_a_run_still_checkpoints_now_and_then(tmp_path, monk
     monkeypatch.setattr(RunDirectory, "save_latest",
                         lambda self, state, meta, arrays=None: (saved_at.append(meta["step"]),
                                                                 original(self, state, meta, arrays)))
-    monkeypatch.setattr(TrainConfig, "eval_every", 4)  # the fallback interval (200 by default)
+    monkeypatch.setattr("rnnlab.training.charlm.CHECKPOINT_STEPS", 4)  # the fallback interval (200 by default)
     run_training(tmp_path, steps=10, eval_every=0)
     assert saved_at == [0, 4, 8, 10]  # the start, the fallback interval, the end
 

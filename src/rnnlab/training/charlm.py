@@ -32,7 +32,7 @@ from ..data.sources import Corpus
 from ..errors import RnnlabError
 from ..models import CharRNN
 from . import loop
-from .config import CHECKPOINT_SECONDS, DEFAULT_TIME_BUDGET, TrainConfig, parse_interval
+from .config import CHECKPOINT_SECONDS, CHECKPOINT_STEPS, DEFAULT_TIME_BUDGET, TrainConfig, parse_interval
 from .signals import Interrupted, stop_if_requested
 
 LN2 = math.log(2.0)
@@ -272,6 +272,8 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
         run, saved = open_for_resume(out, "charlm")
         check_resume_matches(config, saved.get("train", {}), run.path)
         corpus = load_corpus(config, vocab=Vocabulary.from_config(saved["vocabulary"]))
+        # killed between its config.json and its step-0 checkpoint: nothing trained yet, so start afresh
+        resume = run.has_training_state()
     elif config.init_from is not None:
         from .finetune import source_run
 
@@ -322,12 +324,13 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
     # CHECKPOINT_SECONDS (every 200 steps with --eval-every 0), or as --checkpoint-every says
     eval_steps, eval_seconds = parse_interval(config.eval_every, "--eval-every")
     if config.checkpoint_every is None:
-        checkpoint_steps = None if eval_steps or eval_seconds else TrainConfig.eval_every
+        checkpoint_steps = None if eval_steps or eval_seconds else CHECKPOINT_STEPS
         checkpoint_seconds = CHECKPOINT_SECONDS
     else:
         checkpoint_steps, checkpoint_seconds = parse_interval(config.checkpoint_every, "--checkpoint-every")
 
     # --- what the run reports ---------------------------------------------------------------------
+    metrics = MetricsLog(run.path / METRICS_FILE, resume=resume, stream=stream)  # read (and checked) on resume
     chars_per_step = config.batch_size * config.seq_len
     progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream)
     log = loop.LogLines(progress, stream)
@@ -343,7 +346,6 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
                    step=at.step, schedule=describe(config.lr_schedule, config.lr, config.warmup, config.min_lr,
                                                    config.lr_decay, config.lr_decay_every))
         + (f"; starting from the best weights of {config.init_from}" if source is not None else ""))
-    metrics = MetricsLog(run.path / METRICS_FILE, resume=resume, stream=stream)
     started = time.perf_counter()
     time_before = at.time  # seconds of the run before this invocation
     last_eval_step, last_eval_time, last_checkpoint_time = None, started, started
@@ -392,7 +394,7 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
                         break
                     last_eval_step, last_eval_time, evaluated = at.step, time.perf_counter(), True
                 if (checkpoint_steps and at.step % checkpoint_steps == 0) \
-                        or (checkpoint_seconds and time.perf_counter() - last_checkpoint_time >= checkpoint_seconds) \
+                        or (checkpoint_seconds is not None and time.perf_counter() - last_checkpoint_time >= checkpoint_seconds) \
                         or (evaluated and config.checkpoint_every is None):
                     save_checkpoint(run, model, optimizer, config, corpus, at, hidden)
                     metrics.sync()

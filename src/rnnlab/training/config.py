@@ -54,6 +54,7 @@ def parse_interval(value, flag: str) -> tuple[int | None, float | None]:
     require(seconds is not None and finite(seconds) and seconds > 0, flag, value, allowed)
     return None, seconds
 DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
+CHECKPOINT_STEPS = 200       # with --eval-every 0 and no --checkpoint-every: a checkpoint every this many steps
 
 
 class Settings:
@@ -103,10 +104,11 @@ class TrainConfig(Settings):
     epochs: float | None = None      # passes over the training split
     time_budget: float | None = None  # seconds of training in this invocation
     # evaluation and checkpoints
-    eval_every: int | str = 200      # steps (200) or a duration ("60s", "2m") between validations; 0: only at the end
+    eval_every: int | str = "60s"    # a duration ("60s", "2m") or steps (200) between validations; 0: only at the end
     eval_chars: int = 100_000        # validation characters scored per evaluation (the whole split if smaller)
     checkpoint_every: int | str | None = None  # steps or a duration between checkpoints; None: at each evaluation
-    #                                  and at least every CHECKPOINT_SECONDS (every 200 steps with eval_every 0)
+    #                                  and at least every CHECKPOINT_SECONDS (every CHECKPOINT_STEPS steps with
+    #                                  eval_every 0)
     sample_length: int = 200         # characters of the sample shown at each evaluation (0: none; <= MAX_SAMPLE_LENGTH)
     keep: int = 0                    # also keep the last N checkpoints as checkpoints/step-NNNNNN.safetensors
     plot: bool = False               # redraw RUN_DIR/curves.png at each evaluation (needs matplotlib)
