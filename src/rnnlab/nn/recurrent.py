@@ -265,6 +265,7 @@ class RNNBase(RecurrentLayout, Module):
         return self._forward(input_projection, hx, lengths, projected=True)
 
     def _forward(self, input, hx, lengths, projected: bool):
+        self._cache = None  # the previous forward's cache goes first: never two sets of caches at once
         dtype = getattr(self, self._weight_names[0][0]["weight_ih"]).data.dtype
         x, batched = self._time_major_input(input, dtype, projected)
         if lengths is not None and not batched:
@@ -294,7 +295,6 @@ class RNNBase(RecurrentLayout, Module):
             layer_input = outputs[0] if len(outputs) == 1 else backend.xp.concatenate(outputs, axis=-1)
         output = layer_input  # (L, N, D * H_out)
         finals = [backend.xp.stack(collected) for collected in final_states]
-        self._cache = None
         if backend.is_grad_enabled():
             self._cache = _ForwardCache(math, cell_caches, dropout_masks, lengths, batched, output.shape,
                                         [f.shape for f in finals], dtype)
