@@ -325,3 +325,21 @@ def test_the_forwards_cell_math_runs_its_backward(monkeypatch):
         gru.backward(np.ones_like(out))
     assert calls == ["gru_forward", "gru_backward"]
     assert recurrent.cell_math(np.dtype(np.float64)) is recurrent_math  # float64: always the reference
+
+
+def test_a_forward_frees_the_previous_cache_before_making_its_own(monkeypatch):
+    """Peak memory: two forwards' caches never coexist (the old one is dropped when a forward starts,
+    before the cell math allocates the new one)."""
+    seen = []
+    lstm = nn.LSTM(3, 4)
+    original = recurrent_math.lstm_forward
+
+    def spy(*args, **kwargs):
+        seen.append(lstm._cache)
+        return original(*args, **kwargs)
+
+    x = np.ones((5, 2, 3))  # float64: the reference
+    lstm(x)
+    monkeypatch.setattr(recurrent_math, "lstm_forward", spy)
+    lstm(x)
+    assert seen == [None] and lstm._cache is not None
