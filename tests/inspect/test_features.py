@@ -138,3 +138,4 @@ def test_constant_features_and_units_have_no_correlation():
     ranked = rank_units(table)
     assert ranked["quote"] == [] and ranked["uppercase"] == []
     assert all(row.state != "r" for row in ranked["line_position"])
+

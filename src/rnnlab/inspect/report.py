@@ -18,7 +18,7 @@ The data is one JSON object in ``<script type="application/json" id="report-data
 
 Size: one byte per character and included unit. A report holds every unit of every state when that fits
 in ``max_values`` bytes (default 4 M: 20,000 characters x 200 units); otherwise the units of the feature
-tables, then ``h`` (layers alternating), then ``c``, then the gates, as many as fit.
+tables (always), then ``h`` (layers alternating), then ``c``, then the gates, as many as fit.
 """
 from __future__ import annotations
 
@@ -79,15 +79,34 @@ def encode_series(values: np.ndarray) -> tuple[float, float, str]:
     return lo, (hi if span > 0 else lo + 1.0), _b64(q)
 
 
+def top_guesses(logits: np.ndarray, k: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, probabilities)``, each ``(L, k)``: the ``k`` likeliest symbols per row of ``logits`` ``(L, V)``,
+    likeliest first, with their softmax probabilities (rows taken a chunk at a time: no ``(L, V)`` float64)."""
+    length = logits.shape[0]
+    ids = np.empty((length, k), dtype=np.int64)
+    probabilities = np.empty((length, k), dtype=np.float64)
+    for start in range(0, length, chunk):
+        rows = logits[start:start + chunk].astype(np.float64)
+        rows -= rows.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(rows).sum(axis=1, keepdims=True))
+        best = np.argpartition(-rows, k - 1, axis=1)[:, :k] if k < rows.shape[1] else np.tile(
+            np.arange(rows.shape[1]), (len(rows), 1))
+        picked = np.take_along_axis(rows, best, axis=1)
+        order = np.argsort(-picked, axis=1, kind="stable")
+        ids[start:start + chunk] = np.take_along_axis(best, order, axis=1)
+        probabilities[start:start + chunk] = np.exp(np.take_along_axis(picked, order, axis=1) - log_norm)
+    return ids, probabilities
+
+
 def choose_series(tr, ranked: dict, selected=None, max_values: int = DEFAULT_MAX_VALUES) -> list:
-    """Which ``(layer, state, unit)`` go into the report (see the module docstring), at most
-    ``max(1, max_values // L)``; ``selected`` and the feature tables' units come first."""
+    """Which ``(layer, state, unit)`` go into the report (see the module docstring): ``selected`` and the rows
+    of the feature tables always; then the ``h`` of those units, then every ``h``, ``c`` and gate (layers
+    alternating), while the total stays within ``max_values // L`` series."""
     length, hidden = len(tr.text), tr.states[0]["h"].shape[1]
-    limit = max(1, max_values // max(length, 1))
     chosen, seen = [], set()
 
-    def add(key):
-        if key not in seen and len(chosen) < limit:
+    def add(key, limit=None):
+        if key not in seen and (limit is None or len(chosen) < limit):
             seen.add(key)
             chosen.append(key)
 
@@ -96,11 +115,14 @@ def choose_series(tr, ranked: dict, selected=None, max_values: int = DEFAULT_MAX
     for rows in ranked.values():
         for row in rows:
             add((row.layer, row.state, row.unit))
-            add((row.layer, "h", row.unit))
+    limit = max(len(chosen), max_values // max(length, 1), 1)
+    for rows in ranked.values():
+        for row in rows:
+            add((row.layer, "h", row.unit), limit)
     for state in tr.state_names:
         for unit in range(hidden):
             for layer in range(tr.num_layers):
-                add((layer, state, unit))
+                add((layer, state, unit), limit)
     return chosen
 
 
@@ -190,12 +212,7 @@ def build_report(tr, about=(), metrics=None, selected=None, top: int = 5,
 
     length, vocab_size = len(tr.text), tr.logits.shape[1]
     k = min(TOP_GUESSES, vocab_size)
-    top_ids = np.argsort(-tr.logits, axis=1, kind="stable")[:, :k]                    # (L, k)
-    logits = tr.logits.astype(np.float64)
-    logits -= logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(logits)
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    top_probs = np.take_along_axis(probabilities, top_ids, axis=1)
+    top_ids, top_probs = top_guesses(tr.logits, k)                                     # (L, k) each
     wide = vocab_size > 256
     cost = np.full(length, 65535, dtype=np.uint16)
     cost[1:] = np.clip(np.rint(tr.bits * 256), 0, 65534).astype(np.uint16)
