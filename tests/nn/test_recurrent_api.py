@@ -331,14 +331,14 @@ def test_a_forward_frees_the_previous_cache_before_making_its_own(monkeypatch):
     """Peak memory: two forwards' caches never coexist (the old one is dropped when a forward starts,
     before the cell math allocates the new one)."""
     seen = []
-    lstm = nn.LSTM(3, 4)
+    lstm = nn.LSTM(3, 4, dtype=np.float64)  # float64: the reference math, patched below
     original = recurrent_math.lstm_forward
 
     def spy(*args, **kwargs):
         seen.append(lstm._cache)
         return original(*args, **kwargs)
 
-    x = np.ones((5, 2, 3))  # float64: the reference
+    x = np.ones((5, 2, 3))
     lstm(x)
     monkeypatch.setattr(recurrent_math, "lstm_forward", spy)
     lstm(x)
