@@ -152,3 +152,19 @@ def test_one_line_errors(runs, capsys, tmp_path):
     rnnlab.manual_seed(0)
     CharRNN(Vocabulary.from_text(CODE), hidden_size=4, num_layers=1).save(tmp_path / "saved")
     fails(capsys, ["inspect", tmp_path / "saved"], "give a TEXT file")
+
+
+def test_the_default_text_follows_the_runs_split_and_val_file(tmp_path, capsys):
+    text = tmp_path / "code.py"
+    text.write_text(CODE, encoding="utf-8")
+    assert main(["train", str(text), "--out", str(tmp_path / "split"), "--split", "0.8,0.2,0", *TINY]) == 0
+    assert main(["inspect", str(tmp_path / "split"), "--chars", "100000"]) == 0
+    _, data = report_data(tmp_path / "split" / "report.html")
+    start = int(len(CODE) * 0.8)
+    assert data["text"] == CODE[start:start + int(len(CODE) * 0.2)]     # floor sizes, the remainder to the test part
+    other = tmp_path / "other.py"
+    other.write_text(CODE[:500][::-1], encoding="utf-8")
+    assert main(["train", str(text), "--out", str(tmp_path / "val"), "--val-file", str(other), *TINY]) == 0
+    assert main(["inspect", str(tmp_path / "val"), "--chars", "300"]) == 0
+    _, data = report_data(tmp_path / "val" / "report.html")
+    assert data["text"] == CODE[:500][::-1][:300]

@@ -72,7 +72,9 @@ def default_text(loaded, chars: int):
     if not isinstance(config.get("train"), dict) or not config.get("corpus"):
         raise RnnlabError(f"{loaded.path}: config.json does not say what text the model was trained on; "
                           f"give a TEXT file to inspect it on")
-    train = replace(TrainConfig.from_dict(config["train"]), text_file=str(config["corpus"]))
+    # the corpus as training resolved it (one file: a folder or several files were joined into it); the split
+    # and --val-file as recorded
+    train = replace(TrainConfig.from_dict(config["train"]), text_file=str(config["corpus"]), glob=None)
     corpus = load_corpus(train, vocab=loaded.vocab)
     if len(corpus.val) < 2:
         raise RnnlabError(f"{corpus.path}: the validation split is empty; give a TEXT file to inspect")
