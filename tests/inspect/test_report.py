@@ -104,3 +104,14 @@ def test_display_range_of_c_and_relu_follow_the_values():
     assert display_range("lstm", "c", np.linspace(-0.2, 0.2, 9)) == (-1.0, 1.0)
     low, high = display_range("rnn_relu", "h", np.linspace(0, 5, 101))
     assert low == 0 and 4.9 < high <= 5
+
+
+def test_a_vocabulary_over_256_symbols_stores_wide_ids():
+    text = "".join(chr(0xAC00 + (i * 7) % 300) for i in range(900)) + "\n"
+    rnnlab.manual_seed(0)
+    model = CharRNN(Vocabulary.from_text(text), hidden_size=4, num_layers=1, cell="gru")
+    tr = trace(model, text)
+    data = data_of(build_report(tr).html)
+    assert data["topk"]["wide"] and len(data["vocab"]) == 301
+    ids = np.frombuffer(base64.b64decode(data["topk"]["ids"]), dtype=np.uint16).reshape(-1, 5)
+    assert [data["vocab"][i] for i in ids[17]] == [ch for ch, _ in tr.topk(17)]
