@@ -170,10 +170,14 @@ TEXT = ('def greet(name):\n    # say hello\n    print("Hello, " + name)  # done\
         'class Box:\n    """A box (of [things])."""\n    size = {\'w\': 1}\n' * 4 + "한국어 문장 <script>\n")
 
 
-def _report(tmp_path, cell="lstm") -> Path:
+# more than 256 symbols: the page reads the guesses' ids as uint16
+WIDE = "".join(chr(0xAC00 + (i * 7) % 300) for i in range(600)) + "\n" + TEXT
+
+
+def _report(tmp_path, cell="lstm", text=TEXT) -> Path:
     rnnlab.manual_seed(0)
-    model = CharRNN(Vocabulary.from_text(TEXT), hidden_size=16, num_layers=2, cell=cell)
-    tr = trace(model, TEXT)
+    model = CharRNN(Vocabulary.from_text(text), hidden_size=16, num_layers=2, cell=cell)
+    tr = trace(model, text)
     metrics = [{"step": s, "loss": 4.0 - s / 100} for s in range(1, 200)] + [{"step": 100, "val_bpc": 4.5},
                                                                              {"step": 199, "val_bpc": 3.9}]
     report = build_report(tr, about=[("run", "test")], metrics=metrics)
@@ -185,14 +189,14 @@ def _report(tmp_path, cell="lstm") -> Path:
 COLOURS = "Array.from(document.querySelectorAll('#text-unit span')).map(s => s.style.backgroundColor).join('|')"
 
 
-@pytest.mark.parametrize("cell", ["lstm", "rnn"])
-def test_report_opens_with_no_errors_and_the_picker_changes_the_colouring(tmp_path, cell):
-    path = _report(tmp_path, cell)
+@pytest.mark.parametrize("cell, text", [("lstm", TEXT), ("rnn", TEXT), ("gru", WIDE)])
+def test_report_opens_with_no_errors_and_the_picker_changes_the_colouring(tmp_path, cell, text):
+    path = _report(tmp_path, cell, text)
     browser = open_report(path, tmp_path / "profile")
     try:
         # every character drawn once in each text view; the info panel shows the top guesses
-        assert browser.evaluate("document.querySelectorAll('#text-unit span').length") == len(TEXT)
-        assert browser.evaluate("document.querySelectorAll('#text-loss span').length") == len(TEXT)
+        assert browser.evaluate("document.querySelectorAll('#text-unit span').length") == len(text)
+        assert browser.evaluate("document.querySelectorAll('#text-loss span').length") == len(text)
         assert browser.evaluate("document.querySelectorAll('#info tr').length") == 5
         before = browser.evaluate(COLOURS)
         assert len(set(before.split("|"))) > 3                 # coloured, not blank
@@ -216,7 +220,13 @@ def test_report_opens_with_no_errors_and_the_picker_changes_the_colouring(tmp_pa
         # hovering a character shows its guesses
         browser.evaluate("document.querySelectorAll('#text-unit span')[7].dispatchEvent("
                          "new MouseEvent('mouseover', {bubbles: true}))")
-        assert "position 7" in browser.evaluate("document.getElementById('info').textContent")
+        info = browser.evaluate("document.getElementById('info').textContent")
+        assert "position 7" in info
+        guesses = browser.evaluate("Array.from(document.querySelectorAll('#info td.c')).map(td => td.textContent)")
+        rnnlab.manual_seed(0)
+        model = CharRNN(Vocabulary.from_text(text), hidden_size=16, num_layers=2, cell=cell)
+        expected = [ch for ch, _ in trace(model, text[:8]).topk(7)]
+        assert guesses == [{" ": "\u2423", "\n": "\u21b5"}.get(ch, ch) for ch in expected]
         # the text's "<script>" is text, not markup
         assert "<script>" in browser.evaluate("document.getElementById('text-unit').textContent")
         assert browser.evaluate("document.scripts.length") == 2
