@@ -102,11 +102,17 @@ def test_ansi_prints_the_text_coloured_by_one_unit(runs, capsys):
     assert codes == expected
 
 
-def test_ansi_without_cell_picks_the_unit_that_follows_a_feature(runs, capsys):
+def test_ansi_without_cell_picks_the_unit_that_follows_a_feature(runs, capsys, tmp_path):
     run, text_file = runs["korean"]
     assert main(["inspect", str(run), str(text_file), "--format", "ansi", "--chars", "150"]) == 0
-    header = capsys.readouterr().out.split("\n", 1)[0]
+    printed = capsys.readouterr().out
+    header = printed.split("\n", 1)[0]
     assert "follows" in header and "best (r = " in header
+    assert ANSI.sub("", printed.split("\n", 2)[2]).rstrip("\n") == KOREAN[:150].rstrip("\n")
+    out = tmp_path / "unit.ansi"
+    assert main(["inspect", str(run), str(text_file), "--format", "ansi", "--chars", "150", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    assert out.read_text(encoding="utf-8") == printed
 
 
 @pytest.mark.parametrize("cell", ["rnn", "rnn_relu"])
