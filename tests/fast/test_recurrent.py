@@ -360,3 +360,32 @@ def test_float64_layers_run_the_reference():
         out, _ = layer(np.ones((2, 1, 3)))
         layer.backward(np.ones_like(out))
     assert sum(fast.calls.values()) == before
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("steps", [3, compiled.TRANSPOSE_MIN_STEPS + 2], ids=["short", "long"])
+@pytest.mark.parametrize("grads_given", [True, False], ids=["grads", "no_grads"])
+def test_compiled_time_loops_equal_the_python_loops_bit_for_bit(cell, steps, grads_given, monkeypatch):
+    """One compiled call per time loop (NumPy's sgemm called from compiled code) is the Python loop's
+    every step, the same products and kernels: identical numbers."""
+    if not compiled.COMPILED_TIME_LOOPS:
+        pytest.skip("compiled code cannot call this NumPy's BLAS")
+    arrays = cell_arrays(cell, seed=6, steps=steps, grads_given=grads_given)
+    lengths = np.array([steps, 2, 1, steps, 3, 2])
+    before = fast.calls["time_loop"]
+    looped = run_cell(compiled, cell, arrays, lengths)
+    assert fast.calls["time_loop"] == before + (0 if cell == "lstm_proj" else 2)  # projections step in Python
+    with rnnlab.no_grad():
+        looped_no_grad = forward_only(compiled, cell, arrays, None)
+    monkeypatch.setattr(compiled, "COMPILED_TIME_LOOPS", False)
+    stepped = run_cell(compiled, cell, arrays, lengths)
+    with rnnlab.no_grad():
+        stepped_no_grad = forward_only(compiled, cell, arrays, None)
+    assert looped.keys() == stepped.keys()
+    for name in looped:
+        if looped[name] is None:
+            assert stepped[name] is None
+        else:
+            np.testing.assert_array_equal(looped[name], stepped[name], err_msg=name)
+    for a, b in zip(looped_no_grad[:-1], stepped_no_grad[:-1]):
+        np.testing.assert_array_equal(a, b)

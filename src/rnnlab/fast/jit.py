@@ -20,6 +20,7 @@ on Windows); ``NUMBA_CACHE_DIR`` overrides both.
 from __future__ import annotations
 
 import numba
+from numba import types  # noqa: F401  (numba's type objects, for declaring external C functions: fast/blas.py)
 
 FASTMATH = {"contract"}
 

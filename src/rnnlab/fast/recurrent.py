@@ -27,13 +27,18 @@ import numpy as np
 from .. import backend
 from ..nn.recurrent_math import (GRUCache, LSTMCache, RNNCache, check_cache, check_nonlinearity, layer_output,
                                  parameter_grads, project_input, project_input_backward)
-from . import record
+from . import blas, record
 from .cell_steps import (gru_backward_step, gru_forward_step, lstm_activation_constants, lstm_backward_step,
                          lstm_forward_step, mask_state, masked_grad_sum, rnn_backward_step, rnn_forward_step,
                          transpose_into)
 
 # Below this many steps the transposed copy of W_hh costs more than it saves.
 TRANSPOSE_MIN_STEPS = 8
+# Run each time loop as one compiled call (rnnlab.fast.time_loops) where compiled code can call NumPy's
+# sgemm; otherwise (or set to False) step in Python. Both give the same numbers.
+COMPILED_TIME_LOOPS = blas.available()
+if COMPILED_TIME_LOOPS:
+    from . import time_loops
 _FLOAT32 = np.dtype(np.float32)
 
 
@@ -96,6 +101,23 @@ def _bias_or_zeros(bias, size):
     return np.zeros(size, dtype=np.float32) if bias is None else _contiguous(bias)
 
 
+_NO_MATRIX = np.zeros((1, 1), dtype=np.float32)  # stands in for an unused matrix argument
+
+
+def _forward_weight(weight_t, weight_hh):
+    """The forward product's weight as the compiled loops take it: (C-contiguous matrix, transpose it?)."""
+    if weight_t.flags.c_contiguous:
+        return weight_t, False
+    return _contiguous(weight_hh), True
+
+
+def _grad_output_blocks(grad_output, num_steps, batch, size):
+    """grad_output as a contiguous (L, N, size) array, or (1, N, size) zeros for every step."""
+    if grad_output is None:
+        return np.zeros((1, batch, size), dtype=np.float32)
+    return _contiguous(grad_output)
+
+
 class BackwardProduct:
     """``out = grad @ W_hh`` for every step of a backward pass, ``grad`` (N, G), ``W_hh`` (G, H).
 
@@ -111,8 +133,14 @@ class BackwardProduct:
             self.weight_t = weight_t if reuse else _transposed(weight, num_steps)  # (H, G)
             self.grad_t = np.empty((weight.shape[0], batch), dtype=np.float32)
             self.out_t = np.empty((weight.shape[1], batch), dtype=np.float32)
+            self.weight = _NO_MATRIX
         else:
             self.weight = _contiguous(weight)
+            self.weight_t = self.grad_t = self.out_t = _NO_MATRIX
+
+    def loop_arguments(self) -> tuple:
+        """(weight, weight_t, transposed, grad_t, out_t) for the compiled loops of rnnlab.fast.time_loops."""
+        return self.weight, self.weight_t, self.transposed, self.grad_t, self.out_t
 
     def __call__(self, grad, out):
         if self.transposed:
@@ -152,9 +180,13 @@ def rnn_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, nonlinearity="tan
     states = np.empty((num_steps + 1, batch, hidden), dtype=np.float32)  # states[t] = h_{t-1}
     states[0] = h0
     pre = np.empty((batch, hidden), dtype=np.float32)
-    for t in range(num_steps):
-        np.matmul(states[t], weight_t, out=pre)
-        rnn_forward_step(pre, x_proj[t], bias, states[t], active[t], relu, states[t + 1])
+    if COMPILED_TIME_LOOPS:
+        record("time_loop")
+        time_loops.rnn_forward_loop(x_proj, states, *_forward_weight(weight_t, weight_hh), bias, active, relu, pre)
+    else:
+        for t in range(num_steps):
+            np.matmul(states[t], weight_t, out=pre)
+            rnn_forward_step(pre, x_proj[t], bias, states[t], active[t], relu, states[t + 1])
     cache = None
     if backend.is_grad_enabled():
         cache = RNNCache(x, weight_ih, states, weight_hh, weight_t, bias_hh is not None, nonlinearity, active)
@@ -169,13 +201,19 @@ def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
     num_steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
     relu = cache.nonlinearity == "relu"
     product = BackwardProduct(cache.weight_hh, num_steps, batch, cache.weight_hh_t)
-    grad_outputs = _grad_output_steps(grad_output, num_steps, batch, hidden)
     grad_rec = _start_grad(grad_h_n, (batch, hidden))
     grad_carry = np.zeros((batch, hidden), dtype=np.float32)
     grad_pre = np.empty((num_steps, batch, hidden), dtype=np.float32)
-    for t in reversed(range(num_steps)):
-        rnn_backward_step(states[t + 1], grad_rec, grad_carry, grad_outputs[t], active[t], relu, grad_pre[t])
-        product(grad_pre[t], grad_rec)
+    if COMPILED_TIME_LOOPS:
+        record("time_loop")
+        grad_output_blocks = _grad_output_blocks(grad_output, num_steps, batch, hidden)
+        time_loops.rnn_backward_loop(states, grad_rec, grad_carry, grad_output_blocks, active, relu, grad_pre,
+                                     *product.loop_arguments())
+    else:
+        grad_outputs = _grad_output_steps(grad_output, num_steps, batch, hidden)
+        for t in reversed(range(num_steps)):
+            rnn_backward_step(states[t + 1], grad_rec, grad_carry, grad_outputs[t], active[t], relu, grad_pre[t])
+            product(grad_pre[t], grad_rec)
     grad_x, grads = parameter_grads(grad_pre, cache)
     return grad_x, grad_rec + grad_carry, grads
 
@@ -219,7 +257,11 @@ def lstm_forward(x, h0, c0, weight_ih, bias_ih, weight_hh, bias_hh, weight_hr=No
         h_full_all = np.empty((cache_steps, batch, hidden), dtype=np.float32)  # o * tanh(c), unprojected
         h_new = np.empty((batch, out_size), dtype=np.float32)
         zeros_hidden = np.zeros((batch, hidden), dtype=np.float32)
-    for t in range(num_steps):
+    if COMPILED_TIME_LOOPS and not projected:
+        record("time_loop")
+        time_loops.lstm_forward_loop(gates_all, states, cells, *_forward_weight(weight_t, weight_hh), bias, scale,
+                                     offset, active, pre)
+    for t in range(0 if COMPILED_TIME_LOOPS and not projected else num_steps):
         k = t if keep_cache else 0
         c_prev, c_next = (cells[t], cells[t + 1]) if keep_cache else (cells[t % 2], cells[(t + 1) % 2])
         np.matmul(states[t], weight_t, out=pre)
@@ -262,7 +304,12 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
         grad_h_full = np.empty((batch, hidden), dtype=np.float32)
         zeros_hidden = np.zeros((batch, hidden), dtype=np.float32)
         scratch_carry = np.zeros((batch, hidden), dtype=np.float32)
-    for t in reversed(range(num_steps)):
+    if COMPILED_TIME_LOOPS and not projected:
+        record("time_loop")
+        time_loops.lstm_backward_loop(gates_all, cells, grad_rec, grad_carry,
+                                      _grad_output_blocks(grad_output, num_steps, batch, out_size), grad_c, active,
+                                      grad_pre, *product.loop_arguments())
+    for t in reversed(range(0 if COMPILED_TIME_LOOPS and not projected else num_steps)):
         if not projected:
             lstm_backward_step(gates_all[t], cells[t], cells[t + 1], grad_rec, grad_carry, grad_outputs[t],
                                grad_c, active[t], grad_pre[t])
@@ -297,10 +344,15 @@ def gru_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, lengths=None):
     rzn_all = x_proj  # the activations are written over x_proj (see the module docstring)
     hidden_n_all = np.empty((cache_steps, batch, hidden), dtype=np.float32)
     hidden_gates = np.empty((batch, three_hidden), dtype=np.float32)
-    for t in range(num_steps):
-        k = t if keep_cache else 0
-        np.matmul(states[t], weight_t, out=hidden_gates)
-        gru_forward_step(hidden_gates, rzn_all[t], bias, states[t], active[t], hidden_n_all[k], states[t + 1])
+    if COMPILED_TIME_LOOPS:
+        record("time_loop")
+        time_loops.gru_forward_loop(rzn_all, states, hidden_n_all, *_forward_weight(weight_t, weight_hh), bias, active,
+                                    hidden_gates)
+    else:
+        for t in range(num_steps):
+            k = t if keep_cache else 0
+            np.matmul(states[t], weight_t, out=hidden_gates)
+            gru_forward_step(hidden_gates, rzn_all[t], bias, states[t], active[t], hidden_n_all[k], states[t + 1])
     cache = None
     if keep_cache:
         cache = GRUCache(x, weight_ih, rzn_all, hidden_n_all, states, weight_hh, weight_t, bias_hh is not None,
@@ -316,15 +368,21 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache):
     num_steps, batch, three_hidden = rzn_all.shape
     hidden = three_hidden // 3
     product = BackwardProduct(cache.weight_hh, num_steps, batch, cache.weight_hh_t)
-    grad_outputs = _grad_output_steps(grad_output, num_steps, batch, hidden)
     grad_rec = _start_grad(grad_h_n, (batch, hidden))
     grad_carry = np.zeros((batch, hidden), dtype=np.float32)
     grad_x_proj = np.empty_like(rzn_all)
     grad_hidden_gates = np.empty((batch, three_hidden), dtype=np.float32)  # one step's; rebuilt below for W_hh
-    for t in reversed(range(num_steps)):
-        gru_backward_step(rzn_all[t], cache.hidden_n[t], states[t], grad_rec, grad_carry, grad_outputs[t],
-                          active[t], grad_x_proj[t], grad_hidden_gates)
-        product(grad_hidden_gates, grad_rec)
+    if COMPILED_TIME_LOOPS:
+        record("time_loop")
+        time_loops.gru_backward_loop(rzn_all, cache.hidden_n, states, grad_rec, grad_carry,
+                                     _grad_output_blocks(grad_output, num_steps, batch, hidden), active, grad_x_proj,
+                                     grad_hidden_gates, *product.loop_arguments())
+    else:
+        grad_outputs = _grad_output_steps(grad_output, num_steps, batch, hidden)
+        for t in reversed(range(num_steps)):
+            gru_backward_step(rzn_all[t], cache.hidden_n[t], states[t], grad_rec, grad_carry, grad_outputs[t],
+                              active[t], grad_x_proj[t], grad_hidden_gates)
+            product(grad_hidden_gates, grad_rec)
     # grad of h W_hh.T + b_hh = grad_x_proj except the n part, which is scaled by r
     rows = num_steps * batch
     flat_x = grad_x_proj.reshape(rows, three_hidden)

@@ -347,8 +347,9 @@ class RNNBase(RecurrentLayout, Module):
             grad_layer_input = None
             for direction in range(self._num_directions):
                 index = layer * self._num_directions + direction
+                grad_final = [None if g is None else g[index] for g in grad_states]
                 grad_input, grad_start = self._backward_direction(cache, layer, direction, grad_layer_output,
-                                                                  [None if g is None else g[index] for g in grad_states])
+                                                                  grad_final)
                 for collected, value in zip(grad_initial, grad_start):
                     collected[index] = value
                 grad_layer_input = grad_input if grad_layer_input is None else grad_layer_input + grad_input
