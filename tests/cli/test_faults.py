@@ -167,9 +167,9 @@ def test_each_metrics_row_is_on_disk_as_soon_as_it_is_written(text_file, tmp_pat
     seen = []
     original = loop.GradientStep.__call__
 
-    def look_then_step(self, loss, backward, step_number):
+    def look_then_step(self, loss, backward, step_number, *rest, **keywords):
         seen.append(training_steps(tmp_path / "r") if (tmp_path / "r" / "metrics.jsonl").exists() else [])
-        return original(self, loss, backward, step_number)
+        return original(self, loss, backward, step_number, *rest, **keywords)
 
     monkeypatch.setattr(loop.GradientStep, "__call__", look_then_step)
     assert run_cli(["train", text_file, "--out", tmp_path / "r", "--steps", "5", "--eval-every", "0", *TINY]) == 0

@@ -155,8 +155,11 @@ def default_out(config) -> Path:
 
 
 def run_train(args) -> int:
+    from ..training import distributed
     from ..training.classify import check_resume_matches, train
     from ..training.rundir import open_for_resume
+
+    dist = distributed.context()  # under mpiexec: rank 0 alone reads the run directory
 
     if args.idx is not None and args.dataset is not None:
         raise RnnlabError("--dataset and --idx both given; use a named dataset or four IDX files, not both")
@@ -165,13 +168,13 @@ def run_train(args) -> int:
         if args.out is None:
             raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
         out = Path(args.out)
-        saved_train = open_for_resume(out, "classify")[1]["train"]
+        saved_train = dist.on_root(open_for_resume, out, "classify")[1]["train"]
         config = build_config(args, saved_train)
         check_resume_matches(config, saved_train, out)
     else:
         config = build_config(args, None)
         out = Path(args.out) if args.out else default_out(config)
-        if (out / "config.json").exists():
+        if dist.on_root((out / "config.json").exists):
             raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     config.validate()
     with one_line_messages("--hidden-size, --num-layers or --batch-size"):

@@ -13,6 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import RnnlabError
+from ..training.distributed import run_guarded
 from .flags import one_line_errors
 from .messages import discard_stdout, flush_stdout
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        status = int(args.handler(args) or 0)
+        # under mpiexec: a failure on one rank names the rank and ends every rank (a plain call otherwise)
+        status = int(run_guarded(args.handler, args) or 0)
         flush_stdout()  # `> /dev/full`: one line now, not a traceback at exit
         return status
     except RnnlabError as error:

@@ -127,20 +127,23 @@ def _unknown_examples(texts, vocabulary) -> list:
 
 
 def run_train(args) -> int:
+    from ..training import distributed
     from ..training.rundir import open_for_resume
     from ..training.tagging import TagConfig, train
+
+    dist = distributed.context()  # under mpiexec: rank 0 alone reads the run directory and prints the summary
 
     saved_train = None
     if args.resume:
         if args.out is None:
             raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
         out = Path(args.out)
-        saved_train = open_for_resume(out, "tagger")[1]["train"]
+        saved_train = dist.on_root(open_for_resume, out, "tagger")[1]["train"]
     else:
         if args.text_file is None:
             raise RnnlabError("no TEXT file given; give a text whose words are separated by spaces")
         out = Path(args.out) if args.out else Path("runs") / f"{Path(args.text_file).stem or 'text'}-{args.task or 'spacing'}"
-        if (out / "config.json").exists():
+        if dist.on_root((out / "config.json").exists):
             raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     values = settings_from_flags(args, FLAGS, saved_train, PATH_FLAGS)
     if args.text_file is not None:
@@ -148,7 +151,7 @@ def run_train(args) -> int:
     config = TagConfig.from_dict(values).validate()
     with one_line_messages("--hidden-size, --num-layers, --batch-size or --max-length"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
-    if args.json:
+    if args.json and dist.is_root:
         print(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
                                  "stop_reason": result.stop_reason, "train_seconds": round(result.train_seconds, 3),
                                  "validation": result.history[-1] if result.history else None,

@@ -216,18 +216,20 @@ def fine_tune_settings(args) -> dict:
 
 
 def run(args) -> int:
+    from ..training import distributed
     from ..training.charlm import train
     from ..training.schedule import check_schedule, implied_schedule
     from ..training.summary import json_summary
 
+    dist = distributed.context()  # under mpiexec: rank 0 alone reads the run directory and prints the summary
     check_data_flags(args)
     args.lr_schedule = implied_schedule(args.lr_schedule, args.lr_decay, args.lr_decay_every)
     out = Path(args.out) if args.out else default_out(args.text_file)
     saved_train = None
     if args.resume:
-        saved_train = open_for_resume(out, "charlm")[1]["train"]
+        saved_train = dist.on_root(open_for_resume, out, "charlm")[1]["train"]
         check_resume_flags(args, saved_train, out)
-    elif (out / "config.json").exists() and (out / "training_state.safetensors").exists():
+    elif dist.on_root(lambda: (out / "config.json").exists() and (out / "training_state.safetensors").exists()):
         raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     if args.init_from is not None:
         saved_train = fine_tune_settings(args)
@@ -237,7 +239,7 @@ def run(args) -> int:
                    config.lr_decay_every, given=[name for name in SCHEDULE_FLAGS if getattr(args, name) is not None])
     with one_line_messages("--hidden-size, --num-layers, --batch-size or --seq-len"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
-    if args.json:
+    if args.json and dist.is_root:
         to_stdout(json_summary(result.step, result.time, result.val_loss, result.test_loss, result.run_dir,
                            result.best_val_loss, result.stop_reason), flush=True)
     return 0

@@ -74,13 +74,15 @@ def build_optimizer(config: TrainConfig, params):
 # evaluation
 # ---------------------------------------------------------------------------------------------------
 
-def evaluate(model: CharRNN, ids, batch_size: int = 32, seq_len: int = 128, max_chars: int | None = None):
+def evaluate(model: CharRNN, ids, batch_size: int = 32, seq_len: int = 128, max_chars: int | None = None,
+             dist=None):
     """Mean cross-entropy (nats per character) of predicting ``ids[1:]`` from the characters before.
 
     The text is cut into up to ``batch_size`` contiguous streams read ``seq_len`` steps at a time with
     the state carried, as in training. Returns ``(loss, characters_scored)``; divide the loss by ln 2
     for bits per character. Up to ``batch_size - 1`` characters at the end are left out. Inside a
     training run a signal stops it between chunks (:class:`rnnlab.training.signals.Interrupted`).
+    Data-parallel (``dist``, :mod:`.distributed`): each rank scores its share of the streams, the sums add.
     """
     ids = np.asarray(ids if max_chars is None else ids[:max_chars + 1])
     predictions = len(ids) - 1
@@ -91,12 +93,14 @@ def evaluate(model: CharRNN, ids, batch_size: int = 32, seq_len: int = 128, max_
     used = streams * per_stream
     inputs = ids[:used].reshape(streams, per_stream).T          # (S, B): stream b is column b
     targets = ids[1:used + 1].reshape(streams, per_stream).T
+    if dist is not None:
+        inputs, targets = dist.shard((inputs, targets))  # this rank's streams (maybe none)
     was_training = model.training
     model.eval()
     total, state = 0.0, None
     try:
         with backend.no_grad():
-            for start in range(0, per_stream, seq_len):
+            for start in range(0, per_stream if inputs.shape[1] else 0, seq_len):
                 stop_if_requested()  # a signal during training: stop scoring within a chunk
                 x = inputs[start:start + seq_len].astype(np.intp)
                 y = targets[start:start + seq_len].astype(np.intp)
@@ -104,6 +108,8 @@ def evaluate(model: CharRNN, ids, batch_size: int = 32, seq_len: int = 128, max_
                 total += float(cross_entropy_sum(logits, y))
     finally:
         model.train(was_training)
+    if dist is not None:
+        total = dist.sum(total)
     return total / used, used
 
 
@@ -154,9 +160,14 @@ def hidden_from_arrays(arrays: dict, cell: str):
 
 
 def save_checkpoint(run, model, optimizer, config: TrainConfig, corpus: Corpus, at: RunPosition, hidden,
-                    history: bool = True) -> None:
+                    history: bool = True, dist=None) -> None:
     """The latest checkpoint: weights, optimizer moments, random state, :class:`RunPosition`, hidden state
-    (and with ``history`` the ``--keep`` copy of the weights)."""
+    (and with ``history`` the ``--keep`` copy of the weights). Data-parallel (``dist``): the hidden state
+    of all the streams, gathered to rank 0, which alone writes."""
+    if dist is not None:
+        hidden = dist.gather_streams(hidden)
+        if not dist.is_root:
+            return
     from .history import save_history
 
     meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "training_characters": len(corpus.train),
@@ -194,26 +205,28 @@ def run_config(config: TrainConfig, model: CharRNN, corpus: Corpus) -> dict:
             "train": config.to_dict()}
 
 
-def validate_and_sample(model: CharRNN, corpus: Corpus, config: TrainConfig, at: RunPosition, run, metrics, log):
+def validate_and_sample(model: CharRNN, corpus: Corpus, config: TrainConfig, at: RunPosition, run, metrics, log,
+                        dist=None):
     """Score the validation split, keep the best weights, show a sample; the validation loss (None: too short)."""
     if len(corpus.val) < 2:
         log(f"step {at.step}: validation split too short to evaluate")
         return None
-    val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars)
+    val_loss, _ = evaluate(model, corpus.val, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, config.eval_chars, dist)
+    writes = dist is None or dist.is_root  # data-parallel: rank 0 alone writes and samples
     at.history.append({"step": at.step, "time": at.time, "val_loss": val_loss, "val_bpc": val_loss / LN2})
     metrics.write(at.history[-1])
-    if config.plot:  # --plot: RUN_DIR/curves.png redrawn with this evaluation
+    if config.plot and writes:  # --plot: RUN_DIR/curves.png redrawn with this evaluation
         from .curves import plot_runs
 
         metrics.flush()
         plot_runs([run.path], run.path / "curves.png")
     # a NaN loss (or NaN weights, which save_best refuses) is never the best
     improved = math.isfinite(val_loss) and (at.best_val_loss is None or val_loss < at.best_val_loss) \
-        and run.save_best(model.state_dict(), {"step": at.step, "val_loss": val_loss})
+        and (not writes or run.save_best(model.state_dict(), {"step": at.step, "val_loss": val_loss}))
     if improved:
         at.best_val_loss = val_loss
     log(f"step {at.step}: val loss {val_loss:.4f} nats, {val_loss / LN2:.4f} bits/char" + ("  (best)" if improved else ""))
-    if config.sample_length and math.isfinite(val_loss):
+    if config.sample_length and math.isfinite(val_loss) and writes:
         # its own seeded generator: showing a sample must not change the training run's random stream
         chars = []
         for char in model.generate(default_prime(corpus.vocab), config.sample_length, temperature=0.8,
@@ -247,15 +260,19 @@ def train(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainR
     the start of the run. Settings that decide the model or the data must match the saved run. The run
     directory is locked while the run trains in it (:meth:`rnnlab.training.rundir.RunDirectory.lock`).
     """
+    from . import distributed
     from .rundir import RunDirectory
 
     config.validate()
-    with RunDirectory(out).lock():
-        return train_locked(config, out, resume, stream)
+    dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
+    dist.check_divides(config.batch_size)
+    with dist.lock(RunDirectory(out)):  # held by rank 0, the one process that writes there
+        return train_locked(config, out, resume, stream, dist)
 
 
-def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) -> TrainResult:
-    """:func:`train`, its run directory's lock held."""
+def train_locked(config: TrainConfig, out, resume: bool = False, stream=None, dist=None) -> TrainResult:
+    """:func:`train`, its run directory's lock held (data-parallel: by rank 0, which alone reads and
+    writes the run directory; ``dist`` is :func:`rnnlab.training.distributed.context`)."""
     from ..data import BatchStreams, Vocabulary
     from ..nn import CrossEntropyLoss
     from .metrics import METRICS_FILE, MetricsLog
@@ -263,13 +280,16 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
     from .rundir import RunDirectory, open_for_resume
     from .signals import graceful_interrupt
 
-    stream = sys.stderr if stream is None else stream
+    from . import distributed
+
+    dist = distributed.context() if dist is None else dist
+    stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
     config.validate()
 
     # --- data: the saved run's vocabulary when resuming ------------------------------------------
     source = None  # --init-from: the run whose best weights this one starts from
     if resume:
-        run, saved = open_for_resume(out, "charlm")
+        run, saved = dist.on_root(open_for_resume, out, "charlm")
         check_resume_matches(config, saved.get("train", {}), run.path)
         corpus = load_corpus(config, vocab=Vocabulary.from_config(saved["vocabulary"]))
         # killed between its config.json and its step-0 checkpoint: nothing trained yet, so start afresh
@@ -303,13 +323,17 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
         transplant(model, source.model)  # new symbols' rows stay freshly initialised
     optimizer = build_optimizer(config, model.parameters())
     if resume:
-        at, hidden = restore_checkpoint(run, model, optimizer, config, corpus, len(streams))
+        at, hidden = dist.on_root(restore_checkpoint, run, model, optimizer, config, corpus, len(streams))
+        dist.share_training_state(model, optimizer)  # rank 0's weights, moments and random state on all
+        hidden = dist.streams_of(hidden)  # the saved state of all streams: this rank's
     else:
         # a run directory that never reached its first checkpoint holds nothing to lose: start it afresh
-        run.create(run_config(config, model, corpus), overwrite=run.exists() and not run.has_training_state())
+        dist.on_root(lambda: run.create(run_config(config, model, corpus),
+                                        overwrite=run.exists() and not run.has_training_state()))
+        dist.broadcast_parameters(model)  # every rank starts from rank 0's weights
         at, hidden = RunPosition(), None
         # a first checkpoint at step 0: a run killed before its first evaluation can still --resume
-        save_checkpoint(run, model, optimizer, config, corpus, at, hidden, history=False)
+        save_checkpoint(run, model, optimizer, config, corpus, at, hidden, history=False, dist=dist)
     criterion = CrossEntropyLoss()
 
     # --- when to stop (the first limit reached) and when to checkpoint ----------------------------
@@ -330,12 +354,13 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
         checkpoint_steps, checkpoint_seconds = parse_interval(config.checkpoint_every, "--checkpoint-every")
 
     # --- what the run reports ---------------------------------------------------------------------
-    metrics = MetricsLog(run.path / METRICS_FILE, resume=resume, stream=stream)  # read (and checked) on resume
+    metrics = MetricsLog(run.path / METRICS_FILE, resume=resume, stream=stream) if dist.is_root \
+        else distributed.NO_METRICS  # rank 0 alone writes; read (and checked) on resume
     chars_per_step = config.batch_size * config.seq_len
     progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream)
     log = loop.LogLines(progress, stream)
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
-                                      run.path, log)
+                                      run.path, log, dist)
     result = TrainResult(Path(out), at.step, "steps", best_val_loss=at.best_val_loss)
     from .summary import first_line, stop_rule
 
@@ -346,6 +371,9 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
                    step=at.step, schedule=describe(config.lr_schedule, config.lr, config.warmup, config.min_lr,
                                                    config.lr_decay, config.lr_decay_every))
         + (f"; starting from the best weights of {config.init_from}" if source is not None else ""))
+    placement = dist.describe()  # which process is which rank (every rank takes part)
+    if placement:
+        log(placement)
     started = time.perf_counter()
     time_before = at.time  # seconds of the run before this invocation
     last_eval_step, last_eval_time, last_checkpoint_time = None, started, started
@@ -357,21 +385,23 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
                 # stop conditions, checked at step boundaries only
                 reason = loop.stop_reason(at.step, max_steps, config.steps, time.perf_counter() - started,
                                           time_budget, interrupt.requested)
+                reason = dist.agree_stop(reason)  # any rank's reason stops all at this step
                 if reason is not None:
                     result.stop_reason = reason
                     break
 
                 if at.position == 0:
                     hidden = None  # a new epoch: every stream starts again from the beginning
-                x, y = streams.batch(at.position)
+                x, y = dist.shard(streams.batch(at.position))  # data-parallel: (T, B / ranks), this rank's
                 x, y = x.astype(np.intp), y.astype(np.intp)
                 logits, new_hidden = model(x, hidden)                          # (T, B, V)
                 loss = float(criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)))
                 lr = optimizer.param_groups[0]["lr"]  # this step's rate (the schedule's)
                 if gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)),
-                                 at.step + 1):
+                                 at.step + 1, weight=dist.weight(x.size, chars_per_step)):
                     hidden = new_hidden  # a skipped step keeps the carried state as it was; the data moves on
                 scheduler.step()  # skipped steps count too: the rate follows the step number
+                loss = gradient_step.loss  # the global batch's (alone: the same number)
                 at.step += 1
                 at.position += 1
                 if at.position >= len(streams):
@@ -385,29 +415,32 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
                 if gradient_step.bad_steps:
                     continue  # in a run of bad steps: keep the last good checkpoint as it is
                 evaluated = False
-                if (eval_steps and at.step % eval_steps == 0) or (eval_seconds and now - last_eval_time >= eval_seconds):
+                # every rank evaluates and saves at the same steps, even when a duration decides (each rank's clock)
+                due_eval, due_checkpoint = dist.agree_any(
+                    (eval_steps and at.step % eval_steps == 0) or (eval_seconds and now - last_eval_time >= eval_seconds),
+                    checkpoint_seconds is not None and now - last_checkpoint_time >= checkpoint_seconds)
+                if due_eval:
                     try:
-                        result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
+                        result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log, dist)
                     except Interrupted:
                         log(f"step {at.step}: evaluation stopped by the signal")
                         result.stop_reason = "interrupted"
                         break
                     last_eval_step, last_eval_time, evaluated = at.step, time.perf_counter(), True
-                if (checkpoint_steps and at.step % checkpoint_steps == 0) \
-                        or (checkpoint_seconds is not None and time.perf_counter() - last_checkpoint_time >= checkpoint_seconds) \
+                if (checkpoint_steps and at.step % checkpoint_steps == 0) or due_checkpoint \
                         or (evaluated and config.checkpoint_every is None):
-                    save_checkpoint(run, model, optimizer, config, corpus, at, hidden)
+                    save_checkpoint(run, model, optimizer, config, corpus, at, hidden, dist=dist)
                     metrics.sync()
                     last_checkpoint_time = time.perf_counter()
 
             # the end (or an interrupt): evaluate once more, save, and score the test split
             if result.stop_reason != "interrupted" and last_eval_step != at.step:
                 try:
-                    result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log)
+                    result.val_loss = validate_and_sample(model, corpus, config, at, run, metrics, log, dist)
                 except Interrupted:
                     log(f"step {at.step}: evaluation stopped by the signal")
                     result.stop_reason = "interrupted"
-            save_checkpoint(run, model, optimizer, config, corpus, at, hidden)
+            save_checkpoint(run, model, optimizer, config, corpus, at, hidden, dist=dist)
             metrics.sync()
     finally:
         progress.close()
@@ -426,7 +459,7 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None) ->
         try:
             with graceful_interrupt(TEST_INTERRUPT_MESSAGE, stream), \
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN)
+                test_loss, scored = evaluate(model, corpus.test, EVAL_BATCH_SIZE, EVAL_SEQ_LEN, dist=dist)
         except Interrupted:
             result.stop_reason = "interrupted"
             log(f"interrupted while scoring the test split; the training state at step {at.step} is saved in "

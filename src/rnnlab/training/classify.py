@@ -91,7 +91,9 @@ class EpochPosition:
     running: dict = field(default_factory=fresh_running)
 
 
-def save_checkpoint(run, model, optimizer, config: ClassifyConfig, at: EpochPosition) -> None:
+def save_checkpoint(run, model, optimizer, config: ClassifyConfig, at: EpochPosition, dist=None) -> None:
+    if dist is not None and not dist.is_root:
+        return  # data-parallel: rank 0 alone writes
     meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "best_val_loss": at.best_val_loss,
             "history": at.history, "running": at.running, "train": config.to_dict()}
     loop.save_training_state(run, model, optimizer, meta,
@@ -112,15 +114,16 @@ def _percent(value) -> str:
 
 
 def end_of_epoch(model, optimizer, data: ImageData, config: ClassifyConfig, at: EpochPosition, run, log,
-                 epoch_train_seconds: float) -> None:
-    """Score the validation slice (if any) and the test set, record the epoch, keep the best weights."""
+                 epoch_train_seconds: float, dist=None) -> None:
+    """Score the validation slice (if any) and the test set, record the epoch, keep the best weights
+    (data-parallel, ``dist``: the scoring split over the ranks; rank 0 alone writes)."""
     record = {"epoch": at.epoch, "step": at.step, "lr": optimizer.param_groups[0]["lr"],
               "train_seconds": round(epoch_train_seconds, 3),
               "train_loss": at.running["loss_sum"] / max(at.running["seen"], 1),
               "train_accuracy": at.running["correct"] / max(at.running["seen"], 1)}
-    val = (evaluate(model, data.val_images, data.val_labels, config.eval_batch_size)
+    val = (evaluate(model, data.val_images, data.val_labels, config.eval_batch_size, dist)
            if len(data.val_images) else None)
-    test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size)
+    test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size, dist)
     if val is not None:
         record.update(val_loss=val.loss, val_accuracy=val.accuracy)
     record.update(test_loss=test.loss, test_accuracy=test.accuracy)
@@ -128,8 +131,9 @@ def end_of_epoch(model, optimizer, data: ImageData, config: ClassifyConfig, at: 
     # a NaN loss (or NaN weights, which save_best refuses) is never the best
     improved = val is not None and math.isfinite(val.loss) \
         and (at.best_val_loss is None or val.loss < at.best_val_loss) \
-        and run.save_best(model.state_dict(), {"step": at.step, "epoch": at.epoch, "val_loss": val.loss,
-                                               "val_accuracy": val.accuracy})
+        and (dist is not None and not dist.is_root
+             or run.save_best(model.state_dict(), {"step": at.step, "epoch": at.epoch, "val_loss": val.loss,
+                                                   "val_accuracy": val.accuracy}))
     log(f"epoch {at.epoch}: train loss {record['train_loss']:.4f} acc {_percent(record['train_accuracy'])}"
         + (f" | val loss {val.loss:.4f} acc {_percent(val.accuracy)}" if val is not None else "")
         + f" | test loss {test.loss:.4f} acc {_percent(test.accuracy)}"
@@ -162,26 +166,33 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     state; ``epochs`` and ``steps`` still count from the start of the run. The run directory is locked
     while the run trains in it (:meth:`rnnlab.training.rundir.RunDirectory.lock`).
     """
+    from . import distributed
     from .rundir import RunDirectory
 
     config.validate()
-    with RunDirectory(out).lock():
-        return train_locked(config, out, resume, stream, data, progress_bar)
+    dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
+    dist.check_divides(config.batch_size)
+    with dist.lock(RunDirectory(out)):  # held by rank 0, the one process that writes there
+        return train_locked(config, out, resume, stream, data, progress_bar, dist)
 
 
 def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None, data: ImageData | None = None,
-                 progress_bar: bool = True) -> ClassifyResult:
-    """:func:`train`, its run directory's lock held."""
+                 progress_bar: bool = True, dist=None) -> ClassifyResult:
+    """:func:`train`, its run directory's lock held (data-parallel: by rank 0, which alone reads and
+    writes the run directory; ``dist`` is :func:`rnnlab.training.distributed.context`)."""
     from ..nn import CrossEntropyLoss
     from .atomic import atomic_write_json
     from .progress import Progress
     from .rundir import RunDirectory, open_for_resume
     from .signals import graceful_interrupt
 
-    stream = sys.stderr if stream is None else stream
+    from . import distributed
+
+    dist = distributed.context() if dist is None else dist
+    stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
     config.validate()
     if resume:
-        run, saved = open_for_resume(out, "classify")
+        run, saved = dist.on_root(open_for_resume, out, "classify")
         check_resume_matches(config, saved.get("train", {}), run.path)
     else:
         run = RunDirectory(out)
@@ -193,14 +204,16 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     model = build_model(config, data)
     optimizer = build_optimizer(config, model.parameters())
     if resume:
-        at = restore_checkpoint(run, model, optimizer)
+        at = dist.on_root(restore_checkpoint, run, model, optimizer)
+        dist.share_training_state(model, optimizer)  # rank 0's weights, moments and random state on all
         # config.json keeps the latest invocation's settings, so the next --resume starts from them
-        atomic_write_json(run.config_path, {**saved, "train": config.to_dict()})
+        dist.on_root(atomic_write_json, run.config_path, {**saved, "train": config.to_dict()})
     else:
-        run.create(run_config(config, model, data))
+        dist.on_root(run.create, run_config(config, model, data))
+        dist.broadcast_parameters(model)  # every rank starts from rank 0's weights
         at = EpochPosition()
         # a first checkpoint at step 0: a run killed before its first epoch ends can still --resume
-        save_checkpoint(run, model, optimizer, config, at)
+        save_checkpoint(run, model, optimizer, config, at, dist)
     criterion = CrossEntropyLoss()
     num_train = len(data.train_images)
     batches_per_epoch = math.ceil(num_train / config.batch_size)
@@ -211,13 +224,16 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
         if progress_bar else None
     log = loop.LogLines(progress, stream)
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
-                                      run.path, log)
+                                      run.path, log, dist)
     result = ClassifyResult(Path(out), at.step, at.epoch, "epochs", at.history)
     start_step = at.step
     log(f"{'resuming' if resume else 'training'} {model.cell} classifier ({model.num_parameters():,} parameters) "
         f"on {data.name}: {num_train:,} training, {len(data.val_images):,} validation, {len(data.test_images):,} "
         f"test images of {data.steps} rows x {data.features} pixels, {data.num_classes} classes; "
         f"epoch {at.epoch}, step {at.step}")
+    placement = dist.describe()  # which process is which rank (every rank takes part)
+    if placement:
+        log(placement)
     train_seconds = 0.0       # this invocation's, evaluations excluded
     epoch_seconds = 0.0
     saved_step, last_checkpoint_time = None, time.perf_counter()
@@ -228,24 +244,30 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
             while True:
                 reason = loop.stop_reason(at.step, max_steps, config.steps, train_seconds, config.time_budget,
                                           interrupt.requested)
+                reason = dist.agree_stop(reason)  # any rank's reason stops all at this step
                 if reason is not None:
                     result.stop_reason = reason
                     break
 
                 started = time.perf_counter()
                 if at.position == 0:
-                    at.order = backend.generator().permutation(num_train)
+                    at.order = dist.broadcast(backend.generator().permutation(num_train))  # rank 0's order
                     at.running = fresh_running()
                     for group in optimizer.param_groups:
                         group["lr"] = config.lr * config.lr_decay ** at.epoch
                 batch = at.order[at.position * config.batch_size:(at.position + 1) * config.batch_size]
-                x = scale_pixels(data.train_images[batch], dtype)              # (B, rows, cols)
-                y = data.train_labels[batch]
-                logits = model(x)                                               # (B, C)
+                mine = dist.shard(batch)  # data-parallel: this rank's contiguous share of the batch
+                x = scale_pixels(data.train_images[mine], dtype)               # (B / ranks, rows, cols)
+                y = data.train_labels[mine]
+                logits = model(x)                                               # (B / ranks, C)
                 loss = float(criterion(logits, y))
-                if gradient_step(loss, lambda: model.backward(criterion.backward()), at.step + 1):
+                applied = gradient_step(loss, lambda: model.backward(criterion.backward()), at.step + 1,
+                                        weight=dist.weight(len(mine), len(batch)))
+                loss = gradient_step.loss  # the global batch's (alone: the same number)
+                correct = dist.sum(int((np.asarray(logits).argmax(axis=1) == y).sum()))
+                if applied:
                     at.running["loss_sum"] += loss * len(batch)
-                    at.running["correct"] += int((np.asarray(logits).argmax(axis=1) == y).sum())
+                    at.running["correct"] += correct
                     at.running["seen"] += len(batch)
                 at.step += 1
                 at.position += 1
@@ -259,19 +281,20 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
                 if at.position >= batches_per_epoch:
                     at.position, at.epoch = 0, at.epoch + 1
                     try:
-                        end_of_epoch(model, optimizer, data, config, at, run, log, epoch_seconds)
+                        end_of_epoch(model, optimizer, data, config, at, run, log, epoch_seconds, dist)
                     except Interrupted:  # a signal while scoring: save the epoch's end, then stop
                         log(f"epoch {at.epoch}: evaluation stopped by the signal")
                         result.stop_reason = "interrupted"
                         break
                     epoch_seconds = 0.0
-                    save_checkpoint(run, model, optimizer, config, at)
+                    save_checkpoint(run, model, optimizer, config, at, dist)
                     saved_step, last_checkpoint_time = at.step, time.perf_counter()
-                elif time.perf_counter() - last_checkpoint_time >= CHECKPOINT_SECONDS:  # a long epoch: mid-way too
-                    save_checkpoint(run, model, optimizer, config, at)
+                # a long epoch: mid-way too (agreed: each rank has its own clock)
+                elif dist.agree_any(time.perf_counter() - last_checkpoint_time >= CHECKPOINT_SECONDS)[0]:
+                    save_checkpoint(run, model, optimizer, config, at, dist)
                     saved_step, last_checkpoint_time = at.step, time.perf_counter()
             if saved_step != at.step:
-                save_checkpoint(run, model, optimizer, config, at)
+                save_checkpoint(run, model, optimizer, config, at, dist)
     finally:
         if progress is not None:
             progress.close()
@@ -283,7 +306,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
         return result
     try:
         with graceful_interrupt(TEST_INTERRUPT_MESSAGE, stream):
-            test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size)
+            test = evaluate(model, data.test_images, data.test_labels, config.eval_batch_size, dist)
     except Interrupted:
         result.stop_reason = "interrupted"
         log(f"interrupted while scoring the test set; the training state at epoch {at.epoch}, step {at.step} is "
@@ -292,7 +315,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     result.test = test
     log(f"test ({test.count:,} images, latest weights): loss {test.loss:.4f}, accuracy {_percent(test.accuracy)}")
     log(format_confusion_matrix(test.confusion, data.classes))
-    atomic_write_json(run.path / RESULTS_FILE, {"rnnlab_version": __version__, "step": at.step, "epoch": at.epoch,
+    dist.on_root(atomic_write_json, run.path / RESULTS_FILE, {"rnnlab_version": __version__, "step": at.step, "epoch": at.epoch,
                                                 "stop_reason": result.stop_reason, "history": at.history,
                                                 "test": test.to_dict(data.classes),
                                                 "train_seconds_this_run": round(train_seconds, 3),

@@ -63,10 +63,12 @@ def format_confusion_matrix(matrix, classes) -> str:
     return "\n".join(lines)
 
 
-def evaluate(model: SequenceClassifier, images, labels, batch_size: int = 1000) -> Evaluation:
+def evaluate(model: SequenceClassifier, images, labels, batch_size: int = 1000, dist=None) -> Evaluation:
     """Loss, accuracy and confusion matrix of ``model`` on ``images`` (as stored; scaled here).
 
     Runs in evaluation mode (dropout off) under :func:`rnnlab.no_grad`; the model's mode is restored.
+    Data-parallel (``dist``, :mod:`rnnlab.training.distributed`): each rank scores its contiguous share of
+    the images; the losses add up and the predictions are put together on every rank.
     """
     labels = np.asarray(labels, dtype=np.int64)
     if len(images) == 0:
@@ -77,18 +79,22 @@ def evaluate(model: SequenceClassifier, images, labels, batch_size: int = 1000) 
     was_training = model.training
     model.eval()
     total_loss, predictions = 0.0, []
+    first, end = (0, len(images)) if dist is None else dist.bounds(len(images))  # this rank's images
     try:
         with backend.no_grad():
-            for start in range(0, len(images), batch_size):
+            for start in range(first, end, batch_size):
                 stop_if_requested()  # a signal during training: stop scoring within a batch
-                x = scale_pixels(images[start:start + batch_size], model.dtype)
-                y = labels[start:start + batch_size]
+                x = scale_pixels(images[start:min(start + batch_size, end)], model.dtype)
+                y = labels[start:min(start + batch_size, end)]
                 logits = np.asarray(model(x), dtype=np.float64)
                 log_probs = log_softmax(logits, axis=-1)
                 total_loss -= float(np.take_along_axis(log_probs, y[:, None], axis=1).sum())
                 predictions.append(logits.argmax(axis=1))
     finally:
         model.train(was_training)
+    if dist is not None:
+        total_loss = dist.sum(total_loss)
+        predictions = [part for parts in dist.gather_all(predictions) for part in parts]
     predictions = np.concatenate(predictions)
     return Evaluation(loss=total_loss / len(labels), accuracy=float((predictions == labels).mean()),
                       count=len(labels), predictions=predictions,

@@ -198,10 +198,11 @@ class TagResult:
 
 def train(config: TagConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> TagResult:
     """Train a :class:`SequenceTagger` to restore spaces as ``config`` says; checkpoints go to ``out``."""
+    from . import distributed
     from .rundir import RunDirectory
 
     config.validate()
-    with RunDirectory(out).lock():       # one training process per run directory
+    with distributed.context().lock(RunDirectory(out)):  # one training process per run directory (rank 0)
         return train_locked(config, out, resume, stream, progress_bar)
 
 
@@ -212,8 +213,12 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     from .rundir import RunDirectory, load_model, open_for_resume
     from .signals import graceful_interrupt
 
-    stream = sys.stderr if stream is None else stream
+    from . import distributed
+
+    dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
+    stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
     config.validate()
+    dist.check_divides(config.batch_size)
     saved = None
     if resume:
         run, saved = open_for_resume(out, "tagger")
@@ -229,13 +234,15 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     model = build_model(config, vocabulary)
     optimizer = loop.build_optimizer(config.optimizer, model.parameters(), config.lr)
     if resume:
-        at = restore_checkpoint(run, model, optimizer)
-        atomic_write_json(run.config_path, {**saved, "train": config.to_dict()})
+        at = dist.on_root(restore_checkpoint, run, model, optimizer)
+        dist.share_training_state(model, optimizer)  # rank 0's weights, moments and random state on all
+        dist.on_root(atomic_write_json, run.config_path, {**saved, "train": config.to_dict()})
     else:
-        run.create({"rnnlab_version": __version__, "kind": "tagger", "task": config.task, "model": model.config(),
+        dist.on_root(run.create, {"rnnlab_version": __version__, "kind": "tagger", "task": config.task, "model": model.config(),
                     "vocabulary": vocabulary.to_config(), "labels": ["no space follows", "a space follows"],
                     "data": {"train": len(train_lines), "val": len(val_lines), "test": len(test_lines)},
                     "train": config.to_dict()})
+        dist.broadcast_parameters(model)  # every rank starts from rank 0's weights
         at = RunPosition()
     scheduler = build_scheduler(optimizer, "step", config.lr, min_lr=min(config.min_lr, config.lr), lr_decay=config.lr_decay,
                                 lr_decay_every=config.lr_decay_every, start_step=at.step)
@@ -249,7 +256,7 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
         if progress_bar else None
     log = loop.LogLines(progress, stream)
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
-                                      run.path, log)
+                                      run.path, log, dist)
     result = TagResult(Path(out), at.step, at.epoch, "epochs", at.history)
     start_step = at.step
     log(f"{'resuming' if resume else 'training'} {model.cell} tagger ({config.task}, "
@@ -263,19 +270,26 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
                 np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
                 reason = loop.stop_reason(at.step, max_steps, steps, train_seconds, time_budget, interrupt.requested)
+                reason = dist.agree_stop(reason)  # any rank's reason stops all at this step
                 if reason is not None:
                     result.stop_reason = reason
                     break
 
                 started = time.perf_counter()
                 if at.position == 0:
-                    at.order = batches.order(backend.generator())
-                indices = at.order[at.position]
-                batch = batches.batch(indices)
-                labels = label_batch([train_lines[k][1] for k in indices.tolist()], batch.source.shape[0], IGNORE)
-                logits = model(batch.source, batch.source_lengths)                     # (L, B, 2)
-                loss = float(criterion(logits.reshape(-1, 2), labels.reshape(-1)))
-                gradient_step(loss, lambda: model.backward(criterion.backward().reshape(logits.shape)), at.step + 1)
+                    at.order = dist.broadcast(batches.order(backend.generator()))  # rank 0's order
+                indices = dist.shard(at.order[at.position])  # data-parallel: this rank's share of the batch
+                if len(indices):
+                    batch = batches.batch(indices)
+                    labels = label_batch([train_lines[k][1] for k in indices.tolist()], batch.source.shape[0], IGNORE)
+                    logits = model(batch.source, batch.source_lengths)                     # (L, B, 2)
+                    loss = float(criterion(logits.reshape(-1, 2), labels.reshape(-1)))
+                    backward = lambda: model.backward(criterion.backward().reshape(logits.shape))  # noqa: E731
+                    labelled = int((labels != IGNORE).sum())  # the loss's mean is over these
+                else:  # an epoch's last batch, smaller than the ranks
+                    loss, backward, labelled = 0.0, (lambda: None), 0
+                gradient_step(loss, backward, at.step + 1, weight=dist.weight(labelled, dist.sum(labelled)))
+                loss = gradient_step.loss  # the global batch's (alone: the same number)
                 scheduler.step()
                 at.step += 1
                 at.position += 1
@@ -287,12 +301,14 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
                     chars_per_s = (at.step - start_step) * config.batch_size * float(batch.source_lengths.mean()) \
                         / max(train_seconds, 1e-9)
                     progress.update(at.step, loss=loss, extra=f"epoch {at.epoch + 1}  ~{chars_per_s:,.0f} chars/s")
-                if config.eval_every and at.step % config.eval_every == 0:
+                if config.eval_every and at.step % config.eval_every == 0 and dist.is_root:  # rank 0 alone
                     validate(model, val, criterion, config, at, run, log)
                     validated_step = at.step
                     save_checkpoint(run, model, optimizer, config, at)
                     saved_step = at.step
-            if validated_step != at.step and result.stop_reason != "interrupted":
+            if not dist.is_root:
+                pass  # data-parallel: rank 0 alone validates, writes and decodes the test split
+            elif validated_step != at.step and result.stop_reason != "interrupted":
                 validate(model, val, criterion, config, at, run, log)
             if saved_step != at.step:
                 save_checkpoint(run, model, optimizer, config, at)
@@ -303,6 +319,8 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
+        return result
+    if not dist.is_root:
         return result
     if test_lines:
         best, name = load_model(run, lambda: build_model(config, vocabulary))
