@@ -300,18 +300,24 @@ def _rss_bytes() -> int:
 def memory_probe(config_name: str, side: str) -> dict:
     """Run in a fresh process: peak resident-memory increase over 3 training steps (and, for rnnlab,
     tracemalloc's peak of NumPy allocations)."""
-    config = next(c for c in SUITE if c.name == config_name)
     if side == "torch":
         import torch
 
         torch.set_num_threads(int(blas_info()["threads"] or 1))
-    make_trainer = torch_trainer if side == "torch" else rnnlab_trainer
-    # One step of a tiny model of the same cell first: one-time costs (numba's compiled kernels,
-    # PyTorch's lazy initialisation) are not the training step's memory.
-    tiny = BenchConfig("tiny", config.cell, 8, config.num_layers, batch_size=2, seq_len=3)
-    make_trainer(tiny)(*char_batches(tiny, 1)[0])
-    trainer = make_trainer(config)
-    batches = char_batches(config, 3)
+    if config_name == CLASSIFIER["name"]:
+        make_trainer = torch_classifier_trainer if side == "torch" else rnnlab_classifier_trainer
+        make_trainer()(*image_batches(1, seed=1)[0])  # one-time costs first (see below)
+        trainer, batches = make_trainer(), image_batches(3)
+    else:
+        plain = config_name.startswith("plain ")
+        config = next(c for c in SUITE if c.name == config_name.removeprefix("plain "))
+        make_trainer = torch_trainer if side == "torch" else (rnnlab_plain_trainer if plain else rnnlab_trainer)
+        # One step of a tiny model of the same cell first: one-time costs (numba's compiled kernels,
+        # PyTorch's lazy initialisation) are not the training step's memory.
+        tiny = BenchConfig("tiny", config.cell, 8, config.num_layers, batch_size=2, seq_len=3)
+        make_trainer(tiny)(*char_batches(tiny, 1)[0])
+        trainer = make_trainer(config)
+        batches = char_batches(config, 3)
     import tracemalloc
 
     peak = {"rss": 0}
@@ -339,13 +345,14 @@ def memory_probe(config_name: str, side: str) -> dict:
     return result
 
 
-def measure_memory(config: BenchConfig, with_torch: bool) -> dict:
+def measure_memory(name: str, with_torch: bool) -> dict:
+    """``name``: a SUITE configuration, ``"plain <configuration>"`` or the classifier's name."""
     results = {}
     for side in (["rnnlab", "torch"] if with_torch else ["rnnlab"]):
-        completed = subprocess.run([sys.executable, __file__, "--memory-probe", config.name, side],
+        completed = subprocess.run([sys.executable, __file__, "--memory-probe", name, side],
                                    capture_output=True, text=True, timeout=600)
         if completed.returncode != 0:
-            raise RuntimeError(f"memory probe {config.name} {side} failed:\n{completed.stderr}")
+            raise RuntimeError(f"memory probe {name} {side} failed:\n{completed.stderr}")
         results[side] = json.loads(completed.stdout.strip().splitlines()[-1])
     return results
 
@@ -477,10 +484,10 @@ def main(argv=None) -> int:
     memory = {}
     if not args.quick:
         print(f"\n{'peak memory of training (MB, RSS increase)':<44} {'rnnlab':>12} {'PyTorch':>12} {'ratio':>7}")
-        for config in SUITE:
-            memory[config.name] = measure_memory(config, with_torch)
-            got = memory[config.name]
-            line = f"{config.name:<44} {got['rnnlab']['rss_peak_increase_mb']:>12.1f}"
+        for name in [c.name for c in SUITE] + [f"plain {c.name}" for c in PLAIN] + [CLASSIFIER["name"]]:
+            memory[name] = measure_memory(name, with_torch)
+            got = memory[name]
+            line = f"{name:<44} {got['rnnlab']['rss_peak_increase_mb']:>12.1f}"
             if with_torch:
                 line += (f" {got['torch']['rss_peak_increase_mb']:>12.1f} "
                          f"{got['rnnlab']['rss_peak_increase_mb'] / max(got['torch']['rss_peak_increase_mb'], 1e-9):>6.2f}x")
