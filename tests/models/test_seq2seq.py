@@ -334,3 +334,29 @@ def test_learns_to_reverse_short_strings():
     assert model.translate(tests, beam_size=3) == [t[::-1] for t in tests]
     batch = make_pair_batch([vocab.encode(t) for t in tests])
     assert batch.source.shape == (5, 4)
+
+
+# --- the compiled path (float32) gives the reference's numbers --------------------------------------
+@pytest.mark.parametrize("cell,bidirectional,attention", [("lstm", True, "general"), ("gru", False, "additive")])
+def test_compiled_path_matches_reference_float32(cell, bidirectional, attention):
+    from compiled_paths import compiled_path, reference_path
+
+    rng = np.random.default_rng(8)
+    source, target = batch_ids(8)
+    grad = rng.standard_normal((target.shape[0], 3, TARGET_VOCAB)).astype(np.float32)
+    results = []
+    for path in (reference_path(), compiled_path(f"{cell}_forward", f"{cell}_backward")):
+        rnnlab.manual_seed(1)
+        model = Seq2Seq(SOURCE_VOCAB, TARGET_VOCAB, hidden_size=16, cell=cell, bidirectional=bidirectional,
+                        attention=attention)
+        with path:
+            logits = model(source, target, LENGTHS)
+            model.backward(grad)
+            decoded, log_probs = model.beam_search(source, LENGTHS, beam_size=2, max_length=5)
+        results.append((logits, {n: p.grad for n, p in model.named_parameters()}, log_probs))
+    (ref_logits, ref_grads, ref_logp), (fast_logits, fast_grads, fast_logp) = results
+    assert ref_logits.dtype == np.float32
+    np.testing.assert_allclose(fast_logits, ref_logits, rtol=1e-4, atol=2e-6)
+    for name in ref_grads:
+        np.testing.assert_allclose(fast_grads[name], ref_grads[name], rtol=1e-4, atol=2e-6, err_msg=name)
+    np.testing.assert_allclose(fast_logp, ref_logp, rtol=1e-4, atol=1e-5)

@@ -123,3 +123,21 @@ def test_predict_config_and_errors():
         model(x[:, 0])
     with pytest.raises(ValueError, match="num_labels must be positive"):
         SequenceTagger(5, 0)
+
+
+def test_compiled_path_matches_reference_float32():
+    from compiled_paths import compiled_path, reference_path
+
+    grad = np.random.default_rng(9).standard_normal((6, 3, LABELS)).astype(np.float32)
+    results = []
+    for path in (reference_path(), compiled_path("lstm_forward", "lstm_backward")):
+        rnnlab.manual_seed(2)
+        model = SequenceTagger(VOCAB, LABELS, hidden_size=16, num_layers=2, padding_idx=0)
+        with path:
+            logits = model(ids(), LENGTHS)
+            model.backward(grad)
+        results.append((logits, {n: p.grad for n, p in model.named_parameters()}))
+    (ref_logits, ref_grads), (fast_logits, fast_grads) = results
+    np.testing.assert_allclose(fast_logits, ref_logits, rtol=1e-4, atol=2e-6)
+    for name in ref_grads:
+        np.testing.assert_allclose(fast_grads[name], ref_grads[name], rtol=1e-4, atol=2e-6, err_msg=name)
