@@ -462,7 +462,8 @@ def mpiexec_command(processes: int, mpiexec: str | None = None) -> list[str]:
         raise RnnlabError("no mpiexec found beside this Python or on PATH; pip install 'rnnlab[mpi]'")
     command = [mpiexec, "-n", str(processes)]
     version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30)
-    if "open mpi" in (version.stdout + version.stderr).lower() or "open-mpi" in version.stdout.lower():
+    text = (version.stdout + version.stderr).lower()
+    if "open mpi" in text or "openrte" in text or "open-mpi" in text:  # "mpirun (Open MPI) 5.0", "(OpenRTE) 4.0"
         command.append("--oversubscribe")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             command.append("--allow-run-as-root")
