@@ -84,6 +84,19 @@ def test_a_launch_without_mpi4py_says_so_in_one_line(tmp_path, rank):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("banner, flags", [
+    ("HYDRA build details:\n    Version: 5.0.2", []),                                     # MPICH: none needed
+    ("mpirun (Open MPI) 5.0.3\n\nReport bugs to https://www.open-mpi.org/", ["--oversubscribe"]),
+    ("mpiexec (OpenRTE) 4.0.3\n\nReport bugs to http://www.open-mpi.org/community/help/", ["--oversubscribe"]),
+])
+def test_the_launch_command_adds_what_open_mpi_needs(tmp_path, monkeypatch, banner, flags):
+    fake = tmp_path / "mpiexec"
+    fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{banner}\nEOF\n")
+    fake.chmod(0o755)
+    root = ["--allow-run-as-root"] if flags and os.geteuid() == 0 else []
+    assert distributed.mpiexec_command(3, str(fake)) == [str(fake), "-n", "3", *flags, *root]
+
+
 # --- with MPI: helpers -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
