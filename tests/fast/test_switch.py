@@ -55,3 +55,24 @@ def test_numba_is_imported_only_in_rnnlab_fast_jit():
     importers = sorted(str(path.relative_to(SRC)) for path in SRC.rglob("*.py")
                        if re.search(r"^\s*(import numba|from numba)", path.read_text(), re.MULTILINE))
     assert importers == ["fast/jit.py"]
+
+
+def test_compiled_kernels_are_cached_on_disk_where_numba_cache_dir_says(tmp_path):
+    """The one-off compile is paid once per machine: kernels go to numba's on-disk cache, here the folder
+    NUMBA_CACHE_DIR names (as for a read-only site-packages), and a second process loads them from it."""
+    from helpers import require_optional
+
+    require_optional("numba")
+    code = ("import numpy as np, rnnlab.fast as fast; out = np.zeros((3, 2)); "
+            "fast.load('scatter').scatter_add_rows_into(np.array([0, 2, 0]), np.ones((3, 2)), out); "
+            "print(out[:, 0].tolist())")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), RNNLAB_FAST="1")
+    written = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "[2.0, 0.0, 1.0]"
+        compiled = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*scatter*.nbc")}
+        assert compiled and list(tmp_path.rglob("*scatter*.nbi")), list(tmp_path.rglob("*"))
+        written.append(compiled)
+    assert written[1] == written[0]  # the second process loaded the kernel; it compiled nothing new
