@@ -360,3 +360,16 @@ def test_compiled_path_matches_reference_float32(cell, bidirectional, attention)
     for name in ref_grads:
         np.testing.assert_allclose(fast_grads[name], ref_grads[name], rtol=1e-4, atol=2e-6, err_msg=name)
     np.testing.assert_allclose(fast_logp, ref_logp, rtol=1e-4, atol=1e-5)
+
+
+def test_top_k_partition_agrees_with_a_full_sort():
+    from rnnlab.models.seq2seq import _top_k
+
+    rng = np.random.default_rng(10)
+    scores = rng.standard_normal((6, 9000))
+    scores[0, [5, 17, 4000]] = 10.0                                  # a tie: the lower indices first
+    scores[1, :] = -np.inf                                           # dead hypotheses
+    scores[1, [3, 8000, 7, 12, 9]] = [-1.0, -2.0, -3.0, -3.0, -4.0]
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :4]
+    np.testing.assert_array_equal(_top_k(scores, 4), expected)
+    assert _top_k(scores, 4)[0, :3].tolist() == [5, 17, 4000]

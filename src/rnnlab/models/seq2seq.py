@@ -57,6 +57,17 @@ def _log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _top_k(scores, k: int):
+    """Indices of the ``k`` largest of each row, best first; ties go to the lower index (as ``argmax``).
+    A full sort for short rows; for long ones (token vocabularies) a partition first, then a sort of ``k``
+    (there a tie across the ``k``-th place is settled by the partition, deterministically)."""
+    if scores.shape[1] <= 4096:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    values = np.take_along_axis(scores, top, axis=1)
+    return np.take_along_axis(top, np.lexsort((top, -values), axis=1), axis=1)
+
+
 class Seq2Seq(Module):
     r"""Encoder (any cell, layers, optionally bidirectional) -> bridge -> decoder (attention optional).
 
@@ -398,7 +409,7 @@ class Seq2Seq(Module):
                 log_p[finished] = -np.inf
                 log_p[finished, self.pad_id] = 0.0              # a finished hypothesis continues unchanged
                 candidates = (totals[:, :, None] + log_p).reshape(batch, beams * vocab)
-                best = np.argsort(-candidates, axis=1, kind="stable")[:, :beams]        # (N, K)
+                best = _top_k(candidates, beams)                                         # (N, K)
                 origin, symbol = best // vocab, best % vocab
                 totals = np.take_along_axis(candidates, best, axis=1)
                 was_finished = finished[rows, origin]
