@@ -15,7 +15,9 @@ Tasks (each a separate ``--task``, so the pieces can run one at a time; each wri
   clip, the same per-epoch decay, the same training time); its exact match beside rnnlab's, and the
   ratio of the step times.
 
-The seq2seq tasks decode the test pairs greedily and with beam 5 (length penalty 0.6). Training is
+NumPy's BLAS and PyTorch get ``--threads`` threads (default 1): on a CPU shared with other work, OpenBLAS
+with more threads than free cores spins and runs many times slower (measured here: 2.6 s a step with 2
+threads against 0.22 s with 1, while other processes ran). The seq2seq tasks decode the test pairs greedily and with beam 5 (length penalty 0.6). Training is
 what ``rnnlab seq2seq train`` / ``rnnlab tag train`` do with their default settings unless a flag says
 otherwise; validations are not counted in the budget. Run it alone, with the OpenBLAS overrides unset::
 
@@ -44,7 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from rnnlab import backend  # noqa: E402
-from rnnlab.bench import blas_info  # noqa: E402
+from rnnlab.bench import blas_info, set_blas_threads  # noqa: E402
 from rnnlab.data.pair_files import format_pairs  # noqa: E402
 from rnnlab.data.pairs import PairBatches  # noqa: E402
 from rnnlab.data.tasks import generate  # noqa: E402
@@ -202,7 +204,7 @@ def torch_greedy(torch, model, twin, pairs, source_vocabulary, target_vocabulary
 def run_torch(args, task: str) -> dict:
     import torch
 
-    threads = blas_info().get("threads") or 2
+    threads = blas_info().get("threads") or 1
     torch.set_num_threads(int(threads))
     with tempfile.TemporaryDirectory() as folder:
         train_file, val_file, test = write_task_files(task, args.count, Path(folder))
@@ -298,12 +300,14 @@ def main(argv=None) -> int:
     parser.add_argument("--bidirectional", action="store_const", const=True, default=None)
     parser.add_argument("--attention")
     parser.add_argument("--eval-every", type=int)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS (and PyTorch) threads (default: 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress line, no per-validation lines")
     parser.add_argument("--json", type=Path, help="where to write (default: benchmarks/results/patterns-<task>.json)")
     args = parser.parse_args(argv)
     if args.report or args.task is None:
         print(report(load_results()))
         return 0
+    limiter = set_blas_threads(args.threads)  # noqa: F841  (kept alive for the whole run)
     started = time.time()
     if args.task == "spacing":
         record = run_spacing(args)
