@@ -56,6 +56,8 @@ def register(subparsers) -> None:
                         help="continue the run in RUN_DIR exactly where its last checkpoint left it; flags left "
                              "out take the saved run's values; --steps counts from the start of the run")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="BLAS threads (default: the library's choice; 1 is often faster on a busy machine)")
     data = parser.add_argument_group("data")
     data.add_argument("--val-file", metavar="PAIRS", help="validation pairs (then all of PAIRS trains, no test split)")
     data.add_argument("--encoding", metavar="NAME", help=f"text encoding of the pairs files (default: {d.encoding})")
@@ -220,6 +222,10 @@ def run_train(args) -> int:
     if args.pairs_file is not None:
         values["pairs_file"] = str(Path(args.pairs_file).resolve())
     config = Seq2SeqConfig.from_dict(values).validate()
+    require(args.threads is None or args.threads >= 1, "--threads", args.threads, "a positive integer")
+    from ..bench import set_blas_threads
+
+    limiter = set_blas_threads(args.threads)  # noqa: F841  (kept for the run)
     with one_line_messages("--hidden-size, --num-layers or --batch-size"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
     if args.json and dist.is_root:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import strict_json
-from ..errors import RnnlabError
+from ..errors import RnnlabError, require
 from .flags import add_checkpoint_flag, one_line_errors
 from .messages import one_line_messages
 from .seq2seq import read_input_lines, settings_from_flags, warn_unknown
@@ -51,6 +51,8 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR exactly where its last checkpoint left it")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="BLAS threads (default: the library's choice; 1 is often faster on a busy machine)")
     data = parser.add_argument_group("data")
     data.add_argument("--val-file", metavar="TEXT", help="validation text (then all of TEXT trains, no test split)")
     data.add_argument("--encoding", metavar="NAME", help=f"default: {d.encoding}")
@@ -149,6 +151,10 @@ def run_train(args) -> int:
     if args.text_file is not None:
         values["text_file"] = str(Path(args.text_file).resolve())
     config = TagConfig.from_dict(values).validate()
+    require(args.threads is None or args.threads >= 1, "--threads", args.threads, "a positive integer")
+    from ..bench import set_blas_threads
+
+    limiter = set_blas_threads(args.threads)  # noqa: F841  (kept for the run)
     with one_line_messages("--hidden-size, --num-layers, --batch-size or --max-length"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
     if args.json and dist.is_root:
