@@ -187,3 +187,34 @@ def test_best_weights_asked_for_before_any_validation_points_to_latest(tmp_path)
     with pytest.raises(RnnlabError, match=r"best.safetensors: no such file \(the best weights\); no validation has "
                                           r"run yet; use --checkpoint latest"):
         run.load_weights("best")
+
+
+def test_the_lock_names_its_holder_and_goes_with_it(tmp_path):
+    import os
+
+    run = RunDirectory(tmp_path / "run")
+    with run.lock():
+        assert (run.path / ".lock").read_text() == f"{os.getpid()}\n"
+        with pytest.raises(RnnlabError, match=rf"another rnnlab process \(PID {os.getpid()}\) is training"):
+            with RunDirectory(tmp_path / "run").lock():
+                pass
+    with run.lock():  # released when the block ended
+        pass
+
+
+def test_a_lock_that_made_the_directory_removes_it_when_nothing_was_written(tmp_path):
+    with RunDirectory(tmp_path / "new").lock():
+        pass
+    assert not (tmp_path / "new").exists()
+    with RunDirectory(tmp_path / "kept").lock():
+        RunDirectory(tmp_path / "kept").create({"model": {}})
+    assert (tmp_path / "kept" / "config.json").is_file()
+
+
+def test_non_finite_weights_are_never_the_best(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.create({"model": {}})
+    state = model_state()
+    state["decoder.weight"][0, 0] = np.inf
+    assert run.save_best(state) is False and not run.has_best()
+    assert run.save_best(model_state()) is True and run.has_best()

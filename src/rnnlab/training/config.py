@@ -20,6 +20,8 @@ DATASETS = ("mnist", "fashion-mnist")  # the named datasets rnnlab.data.load_dat
 MAX_SAMPLE_LENGTH = 10_000     # characters of the sample an evaluation shows, at most
 CHECKPOINT_SECONDS = 120.0     # without --checkpoint-every, a checkpoint at least this often (and at each evaluation)
 DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
+CHECKPOINT_STEPS = 200       # with --eval-every 0 and no --checkpoint-every: a checkpoint every this many steps
 
 
 def finite(value) -> bool:
@@ -53,8 +55,6 @@ def parse_interval(value, flag: str) -> tuple[int | None, float | None]:
         seconds = None
     require(seconds is not None and finite(seconds) and seconds > 0, flag, value, allowed)
     return None, seconds
-DEFAULT_TIME_BUDGET = 300.0  # seconds, used when no --steps, --epochs or --time-budget is given
-CHECKPOINT_STEPS = 200       # with --eval-every 0 and no --checkpoint-every: a checkpoint every this many steps
 
 
 class Settings:
