@@ -90,3 +90,20 @@ def test_resume_refuses_other_model_settings(pairs_file, tmp_path):
         train(config(pairs_file, steps=4, hidden_size=32), tmp_path / "run", resume=True, stream=io.StringIO())
     with pytest.raises(RnnlabError, match="already holds a run"):
         train(config(pairs_file, steps=4), tmp_path / "run", stream=io.StringIO())
+
+
+def test_rnnlab_load_opens_seq2seq_and_tagger_runs(pairs_file, tmp_path):
+    import rnnlab
+    from rnnlab.models import Seq2Seq, SequenceTagger
+    from rnnlab.training.tagging import TagConfig
+    from rnnlab.training.tagging import train as train_tagger
+
+    train(config(pairs_file, steps=2), tmp_path / "s2s", stream=io.StringIO())
+    model = rnnlab.load(tmp_path / "s2s")
+    assert isinstance(model, Seq2Seq) and not model.training
+    assert len(model.translate(["abc"])) == 1
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not\nto be\nthat is\n" * 5)
+    train_tagger(TagConfig(text_file=str(text), steps=2, hidden_size=8), tmp_path / "tag", stream=io.StringIO())
+    tagger = rnnlab.load(tmp_path / "tag", checkpoint="latest")
+    assert isinstance(tagger, SequenceTagger) and len(tagger.vocabulary.symbols) == len("abehinorst")

@@ -486,6 +486,17 @@ def load_run(run_dir, kind: str | None = None, checkpoint=None) -> LoadedRun:
                               f"re-train or restore the file") from None
         model, name = load_model(run, lambda: CharRNN.from_config(config["model"], vocabulary=vocab), checkpoint)
         return LoadedRun(run.path, config, model, vocab, (), name)
+    if kind == "seq2seq":
+        from .seq2seq import load_seq2seq
+
+        model, _, name = load_seq2seq(run_dir, checkpoint)      # the vocabularies attached to the model
+        return LoadedRun(run.path, config, model, model.target_vocabulary, (), name)
+    if kind == "tagger":
+        from .tagging import load_tagger
+
+        model, vocab, _, name = load_tagger(run_dir, checkpoint)
+        object.__setattr__(model, "vocabulary", vocab)  # plain attribute: not a parameter or module
+        return LoadedRun(run.path, config, model, vocab, (), name)
     from ..models import SequenceClassifier
 
     model, name = load_model(run, lambda: SequenceClassifier.from_config(config["model"]), checkpoint)
