@@ -188,12 +188,13 @@ class Attention(Module):
     def _scores(self, queries, memory: AttentionMemory):
         """queries ``(N, T, Hq)`` -> scores ``(N, T, S)`` and what their backward needs."""
         keys_t = memory.keys.transpose(0, 2, 1)                                   # (N, Hk, S)
+        batch, steps, _ = queries.shape
         if self.score == "dot":
             return queries @ keys_t, None
-        if self.score == "general":
-            projected_queries = queries @ self.weight.data                        # (N, T, Hk): q^T W
+        if self.score == "general":  # products with a weight as one 2-D product (a 3-D `@` loops over N)
+            projected_queries = (queries.reshape(batch * steps, -1) @ self.weight.data
+                                 ).reshape(batch, steps, -1)                       # (N, T, Hk): q^T W
             return projected_queries @ keys_t, projected_queries
-        batch, steps, _ = queries.shape
         query_part = (queries.reshape(batch * steps, -1) @ self.query_weight.data.T).reshape(batch, steps, 1, -1)
         hidden = np.tanh(query_part + memory.projected_keys[:, None, :, :])      # (N, T, S, A)
         return hidden @ self.score_weight.data, hidden
@@ -272,14 +273,19 @@ class Attention(Module):
             projected_queries = score_cache
             grad_projected = grad_scores @ keys                                     # (N, T, Hk)
             grad_keys = grad_scores.transpose(0, 2, 1) @ projected_queries          # (N, S, Hk)
-            grad_queries = grad_projected @ self.weight.data.T                      # (N, T, Hq)
+            grad_queries = (grad_projected.reshape(-1, self.key_size)                # (N, T, Hq), one 2-D
+                            @ self.weight.data.T).reshape(queries.shape)            # product (3-D is a loop)
             self.weight.accumulate_grad(queries.reshape(-1, self.query_size).T
                                         @ grad_projected.reshape(-1, self.key_size), owned=True)
         else:
             hidden = score_cache                                                    # (N, T, S, A)
             size = self.attention_size
-            self.score_weight.accumulate_grad((hidden * grad_scores[..., None]).sum(axis=(0, 1, 2)))
-            grad_pre = (grad_scores[..., None] * self.score_weight.data) * (1.0 - hidden * hidden)
+            # one pass of BLAS for w_s's gradient; then the cache's tanh array becomes grad_pre in place
+            self.score_weight.accumulate_grad(grad_scores.reshape(-1) @ hidden.reshape(-1, size))
+            grad_pre = np.multiply(hidden, hidden, out=hidden)                      # u^2 (the cache is spent)
+            np.subtract(1.0, grad_pre, out=grad_pre)
+            grad_pre *= grad_scores[..., None]
+            grad_pre *= self.score_weight.data
             grad_query_part = grad_pre.sum(axis=2).reshape(-1, size)                # (N*T, A)
             grad_key_part = grad_pre.sum(axis=1).reshape(-1, size)                  # (N*S, A)
             self.query_weight.accumulate_grad(grad_query_part.T @ queries.reshape(-1, self.query_size), owned=True)
