@@ -406,3 +406,38 @@ def test_the_lock_of_a_killed_process_is_gone(text_file, tmp_path, capsys):
         holder.wait(timeout=30)
         holder.stdout.close()
     assert main([str(a) for a in ["train", text_file, "--out", out, "--steps", "2", *TINY]]) == 0
+
+
+# --- the same class of input, elsewhere ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag", ["--idx", "--data-dir"])
+def test_symlink_loop_in_a_classifier_path_is_one_line(flag, symlink_loop, tmp_path, capsys):
+    paths = [symlink_loop] * 4 if flag == "--idx" else [symlink_loop]
+    fails(capsys, ["classify", "train", flag, *paths, "--out", tmp_path / "c"], f"{flag} {symlink_loop}: cannot open")
+
+
+def test_symlink_loop_as_val_file_is_one_line(symlink_loop, text_file, tmp_path, capsys):
+    fails(capsys, ["train", text_file, "--val-file", symlink_loop, "--out", tmp_path / "r", *TINY],
+          f"--val-file {symlink_loop}: cannot open")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_metrics_that_is_a_device_is_one_line_not_an_endless_read(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run[0], run)
+    (run / "metrics.jsonl").unlink()
+    (run / "metrics.jsonl").symlink_to("/dev/zero")  # reading it would never end
+    fails(capsys, ["train", "--out", run, "--resume", "--steps", "6"], "metrics.jsonl: not a regular file")
+
+
+def test_a_training_state_that_is_a_directory_is_one_line_and_nothing_is_removed(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run[0], run)
+    (run / "training_state.safetensors").unlink()
+    (run / "training_state.safetensors").mkdir()
+    fails(capsys, ["train", "--out", run, "--resume", "--steps", "6"], "training_state.safetensors: not a regular file")
+    assert (run / "model.safetensors").is_file() and (run / "best.safetensors").is_file()

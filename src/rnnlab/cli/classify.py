@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError
-from .flags import add_checkpoint_flag, one_line_errors
+from .flags import add_checkpoint_flag, one_line_errors, resolved_path
 from .messages import one_line_messages, to_stdout
 
 # flag -> ClassifyConfig field, in the order --help lists them
@@ -136,7 +136,7 @@ def build_config(args, saved_train: dict | None):
 
     values = dict(saved_train or {})
     if args.idx is not None:
-        values["idx"] = [str(Path(p).resolve()) for p in args.idx]
+        values["idx"] = [resolved_path("--idx", p) for p in args.idx]
         values["dataset"] = None
     elif args.dataset is not None:
         values["idx"] = None
@@ -145,7 +145,7 @@ def build_config(args, saved_train: dict | None):
         if given is not None and flag != "idx":
             values[flag] = given
     if args.data_dir is not None:
-        values["data_dir"] = str(Path(args.data_dir).resolve())
+        values["data_dir"] = resolved_path("--data-dir", args.data_dir)
     return ClassifyConfig.from_dict(values)
 
 

@@ -6,9 +6,25 @@ Flag values are checked here, after parsing, so a nonsensical value is one line
 from __future__ import annotations
 
 import math
+import os
 import sys
+from pathlib import Path
 
-from ..errors import require
+from ..errors import RnnlabError, require
+
+
+def resolved_path(flag: str, value) -> str:
+    """``value`` as an absolute path for config.json; a symlink loop (or another path the system refuses)
+    is one line naming ``flag``. A missing path is left for the reader of the file to report."""
+    path = Path(value).expanduser()
+    try:
+        os.stat(path)
+        return str(path.resolve())
+    except FileNotFoundError:
+        return str(path.absolute())
+    except (OSError, RuntimeError) as error:  # Python 3.11's resolve() raises RuntimeError on a loop
+        reason = getattr(error, "strerror", None) or "a symbolic link loop"
+        raise RnnlabError(f"{flag} {value}: cannot open ({reason}); check the path") from None
 
 
 def check_positive_int(flag: str, value) -> None:

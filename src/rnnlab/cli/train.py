@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import RnnlabError
 from ..training.rundir import open_for_resume
-from .flags import one_line_errors, steps_or_duration
+from .flags import one_line_errors, resolved_path, steps_or_duration
 from .messages import one_line_messages, to_stdout
 
 # flag -> TrainConfig field, in the order --help lists them
@@ -171,7 +171,7 @@ def build_config(args, saved_train: dict | None):
     if args.split is not None:
         values["split"] = list(parse_split(args.split))
     if args.val_file is not None:
-        values["val_file"] = str(Path(args.val_file).expanduser().resolve())
+        values["val_file"] = resolved_path("--val-file", args.val_file)
     if args.init_from is not None:
         values["init_from"] = str(args.init_from)
     return TrainConfig.from_dict(values)

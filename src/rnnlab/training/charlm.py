@@ -293,7 +293,7 @@ def train_locked(config: TrainConfig, out, resume: bool = False, stream=None, di
         check_resume_matches(config, saved.get("train", {}), run.path)
         corpus = load_corpus(config, vocab=Vocabulary.from_config(saved["vocabulary"]))
         # killed between its config.json and its step-0 checkpoint: nothing trained yet, so start afresh
-        resume = dist.on_root(run.has_training_state)
+        resume = dist.on_root(lambda: run.training_state_path.exists() or run.model_path.exists())
     elif config.init_from is not None:
         from .finetune import source_run
 

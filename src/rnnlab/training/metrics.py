@@ -39,6 +39,9 @@ def read_rows(path) -> tuple[list[dict], int]:
     """``(rows, damaged)``: the rows of a metrics file that parse as JSON objects with an integer ``step``,
     and the count of lines that do not. RnnlabError (one line) when the file cannot be read at all."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device (/dev/zero would never end)
+        raise RnnlabError(f"{path}: not a regular file, not the run's metrics log; move it out of the way "
+                          f"(the run's checkpoints are intact) and resume again")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -193,8 +193,14 @@ class RunDirectory:
         self._make_directory()
         if overwrite:
             for name in (MODEL_FILE, TRAINING_STATE_FILE, BEST_FILE):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     (self.path / name).unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    raise RnnlabError(f"{self.path / name}: cannot remove it to start afresh "
+                                      f"({error.strerror or error}); move it out of the way, or choose another --out"
+                                      ) from None
         contents = dict(config)
         contents.setdefault("rnnlab_version", __version__)
         contents["format_version"] = FORMAT_VERSION
@@ -286,6 +292,9 @@ class RunDirectory:
     # --- loading ------------------------------------------------------------------------------
     def load_file(self, path: Path, what: str) -> tuple[dict, dict]:
         """``(tensors, metadata)`` of one of the run's safetensors files (``what`` names it in messages)."""
+        if path.exists() and not path.is_file():
+            raise RnnlabError(f"{path}: not a regular file ({what}); move it out of the way and restore the file, "
+                              f"or train again into a new --out")
         if not path.is_file():
             if path.name == TRAINING_STATE_FILE:
                 advice = "train without --resume, or give the run directory with --out"
