@@ -9,6 +9,7 @@ printed, and the HTML report is written beside the run (open it in a browser).
 
     python examples/find_cells.py                                # 10 minutes, runs/find_cells/report.html
     python examples/find_cells.py --text ../shared/data/text/shakespeare.txt --out runs/cells_shakespeare
+    python examples/find_cells.py --analyse-only --chars 50000      # look again at the trained run, no training
     rnnlab inspect runs/find_cells --format ansi --cell 1:42 --state c     # one cell in the terminal
 """
 import argparse
@@ -37,13 +38,16 @@ def main(argv=None) -> int:
     parser.add_argument("--chars", type=int, default=20_000, help="validation characters to read (default: 20000)")
     parser.add_argument("--top", type=int, default=3, help="units listed per feature (default: 3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="do not train: analyse the run already in --out (trained by this script)")
     args = parser.parse_args(argv)
 
     config = TrainConfig(text_file=args.text, model="lstm", hidden_size=args.hidden_size, num_layers=2,
                          seq_len=args.seq_len, batch_size=args.batch_size, lr=2e-3, time_budget=args.time_budget,
                          steps=args.steps, eval_every=1000, eval_chars=50_000, sample_length=0, seed=args.seed)
-    result = train(config, args.out, stream=sys.stdout)
-    print(f"trained {result.step} steps ({result.stop_reason}); best validation loss {result.best_val_loss}")
+    if not args.analyse_only:
+        result = train(config, args.out, stream=sys.stdout)
+        print(f"trained {result.step} steps ({result.stop_reason}); best validation loss {result.best_val_loss}")
 
     model = rnnlab.load(args.out)                              # the best weights by validation loss
     corpus = load_corpus(config, vocab=model.vocabulary)      # the same 90/5/5 split training used
@@ -53,13 +57,13 @@ def main(argv=None) -> int:
     ranked = rank_units(table, top=args.top)
     found, total = interpretable_fraction(table, threshold=0.5)
     print(f"\n{len(tr.text):,} validation characters, {tr.bits_per_char:.3f} bits/char; "
-          f"{found} of {total} units ({100 * found / total:.1f}%) have |r| >= 0.5 in h or c with quotes, brackets, "
-          f"the column, comments or indentation")
+          f"{found} of {total} units ({100 * found / total:.1f}%) have |r| >= 0.5 in h or c with quotes, docstrings, "
+          f"brackets, the column, comments or indentation")
     for name, label in FEATURES.items():
         rows = ranked[name]
         listed = ", ".join(f"layer {r.layer} {r.state} unit {r.unit} (r = {r.r:+.3f})" for r in rows) or "no variation"
         print(f"  {label:<18} {listed}")
-    for name in ("quote", "line_position"):
+    for name in ("quote", "docstring", "line_position"):
         if ranked[name]:
             best = ranked[name][0]
             print(f"the {FEATURES[name]} cell: layer {best.layer} unit {best.unit}, state {best.state}, "

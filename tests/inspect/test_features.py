@@ -45,6 +45,14 @@ def test_feature_values():
     starts = "".join(c for i, c in at.items() if values["word_start"][i])
     assert starts.startswith("fa12xy")
     assert "".join(c for i, c in at.items() if values["uppercase"][i]) == "H"
+    code = 'def f():\n    """Say "hi" (x)."""\n    return "a\\"b" + \'\'\'c\'\'\'\n'
+    values = text_features(code)
+    assert "".join(c for i, c in enumerate(code) if values["quote"][i]) == '"a\\"b'       # an escaped quote stays inside
+    assert "".join(c for i, c in enumerate(code) if values["docstring"][i]) == '"""Say "hi" (x).' + "\'\'\'c"
+    code = 'x = "a\\\\" # c\ny = "b\\\nc"\n'         # an escaped backslash, then a comment; an escaped line break
+    values = text_features(code)
+    assert "".join(c for i, c in enumerate(code) if values["quote"][i]) == '"a\\\\"b\\\nc'
+    assert "".join(c for i, c in enumerate(code) if values["comment"][i]) == "# c"
     typographic = text_features("a “b ‘c’ d” e")["quote"]
     assert typographic.astype(int).tolist() == [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]
 

@@ -5,9 +5,12 @@ read ``text[:t + 1]`` could know)::
 
     quote          1 inside quotes: "...", '...', “...”, ‘...’, «...», „...“ (the opening quote is inside,
                    the closing one outside). A ' after a letter or digit is an apostrophe (don't, James'),
-                   not an opening quote; one between two letters never closes. Single quotes end at a line
-                   break, double quotes do not (dialogue runs over lines; \"\"\"docstrings\"\"\" are inside).
-                   Quote marks in a comment do not count.
+                   not an opening quote; one between two letters never closes; a backslash escapes the
+                   next character. Single quotes end at a line break, double quotes do not (dialogue runs over
+                   lines). Quote marks in a comment or a triple-quoted string do not count.
+    docstring      1 inside a triple-quoted string (\"\"\"...\"\"\" or '''...''', Python's docstrings; the opening
+                   mark is inside, the closing one outside): kept apart from ``quote``, since in Python source
+                   they are most of the quoted text and a model tracks them with other units
     bracket_depth  open minus closed brackets so far, ()[]{} alike, never below 0
     line_position  the character's column in its line (0 for the first; a line break ends its line)
     comment        1 from a # outside quotes to the end of the line (the line break is outside)
@@ -32,6 +35,7 @@ import numpy as np
 
 FEATURES = {
     "quote": "inside quotes",
+    "docstring": "inside a triple-quoted string",
     "bracket_depth": "bracket depth",
     "line_position": "position in line",
     "comment": "inside a comment",
@@ -42,6 +46,7 @@ FEATURES = {
 OPEN_BRACKETS, CLOSE_BRACKETS = "([{", ")]}"
 # typographic opening quote -> the marks that close it
 TYPOGRAPHIC_QUOTES = {"“": "”", "‘": "’", "«": "»", "„": "“”", "‹": "›"}
+TRIPLE_QUOTES = ('"""', "'''")
 TAB_COLUMNS = 4
 
 
@@ -55,8 +60,10 @@ def text_features(text: str) -> dict:
     values = {name: np.zeros(length, dtype=np.float64) for name in FEATURES}
     quote, depth, column, comment, indent = values["quote"], values["bracket_depth"], values["line_position"], \
         values["comment"], values["indent"]
-    word_start, uppercase = values["word_start"], values["uppercase"]
-    open_quote = None          # the closing marks of the quote we are in ('"', "'", or a typographic closer)
+    word_start, uppercase, docstring = values["word_start"], values["uppercase"], values["docstring"]
+    open_quote = None          # the closing marks of the quote we are in ('"', "'", '"""', a typographic closer)
+    mark_left = 0              # characters left of a triple quote mark being read
+    escaped = False            # inside quotes, the previous character was an unescaped backslash
     bracket_depth = 0
     line_column = 0
     in_comment = False
@@ -67,9 +74,11 @@ def text_features(text: str) -> dict:
         if char == "\n":
             column[t], indent[t] = line_column, indentation
             line_column, in_comment, indentation, at_line_start = 0, False, 0, True
+            escaped = False                  # a backslash before a line break escapes the break
             if open_quote == "'":
                 open_quote = None            # a single quote does not run over a line break
-            quote[t] = open_quote is not None
+            quote[t] = open_quote is not None and open_quote not in TRIPLE_QUOTES
+            docstring[t] = open_quote in TRIPLE_QUOTES
             previous = char
             continue
         column[t] = line_column
@@ -79,16 +88,27 @@ def text_features(text: str) -> dict:
         else:
             at_line_start = False
         indent[t] = indentation
-        if not in_comment:
+        if mark_left:
+            mark_left -= 1
+        elif not in_comment:
             if open_quote is None:
                 if char == "#":
                     in_comment = True
+                elif char in "\"'" and text.startswith(char * 3, t):
+                    open_quote, mark_left = char * 3, 2
                 elif char == '"':
                     open_quote = '"'
                 elif char == "'" and not _is_word_char(previous):
                     open_quote = "'"
                 elif char in TYPOGRAPHIC_QUOTES:
                     open_quote = TYPOGRAPHIC_QUOTES[char]
+            elif escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif open_quote in TRIPLE_QUOTES:
+                if text.startswith(open_quote, t):
+                    open_quote, mark_left = None, 2
             elif char in open_quote:
                 apostrophe = char in "'’" and _is_word_char(previous) and _is_word_char(following)
                 if not apostrophe:
@@ -97,7 +117,8 @@ def text_features(text: str) -> dict:
             bracket_depth += 1
         elif char in CLOSE_BRACKETS:
             bracket_depth = max(0, bracket_depth - 1)
-        quote[t] = open_quote is not None
+        quote[t] = open_quote is not None and open_quote not in TRIPLE_QUOTES
+        docstring[t] = open_quote in TRIPLE_QUOTES
         depth[t] = bracket_depth
         comment[t] = in_comment
         word_start[t] = _is_word_char(char) and not _is_word_char(previous)
@@ -163,14 +184,14 @@ def rank_units(table: dict, top: int = 5) -> dict:
     return ranked
 
 
-MEMORY_FEATURES = ("quote", "bracket_depth", "line_position", "comment", "indent")
+MEMORY_FEATURES = ("quote", "docstring", "bracket_depth", "line_position", "comment", "indent")
 
 
 def interpretable_fraction(table: dict, threshold: float = 0.5, features=MEMORY_FEATURES,
                            states=("h", "c")) -> tuple[int, int]:
     """``(units, total)``: how many (layer, unit) pairs follow one of ``features`` with ``|r| >= threshold``
     in their ``h`` or ``c``, out of all of them. The default features are the ones a unit must *remember*
-    (quotes, brackets, the column, comments, indentation): the gates' reactions to the current character
+    (quotes, docstrings, brackets, the column, comments, indentation): the gates' reactions to the current character
     (uppercase, start of a word) would count almost every unit."""
     found, everything = set(), set()
     for name, by_state in table.items():

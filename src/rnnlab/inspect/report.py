@@ -266,7 +266,7 @@ to see what the model expected next.</p></section>
 <section id="features"><h2>Units that follow a feature of the text</h2>
 <p class="note">Pearson's r of each unit's activation (every layer and state) with the feature, over this text; one row
 per unit, its best state. Click a row to colour the text by it. {found:,} of {total:,} units ({100 * found / max(total, 1):.1f}%) have
-|r| &ge; 0.5 in h or c with quotes, brackets, the column, comments or indentation.</p>{_feature_tables(ranked, index_of)}</section>
+|r| &ge; 0.5 in h or c with quotes, docstrings, brackets, the column, comments or indentation.</p>{_feature_tables(ranked, index_of)}</section>
 <section id="saturation"><h2>Gate saturation</h2>{_saturation_charts(tr)}</section>
 <section id="training"><h2>Training curves</h2>{_training_charts(metrics)}</section>
 </main><aside id="info" aria-live="polite"></aside></div>
