@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     with open(Path(args.out) / "metrics.jsonl", encoding="utf-8") as lines:
         metrics = [json.loads(line) for line in lines if line.strip()]
     report = build_report(tr, about=[("run", args.out), ("model", f"lstm, 2 x {args.hidden_size}"),
-                                     ("text", f"validation split of {corpus.path.name}")],
+                                     ("text", f"validation split of {args.text or 'the Python standard library'}, "
+                                              f"first {len(tr.text):,} characters")],
                           metrics=metrics, title=f"rnnlab inspect: {Path(args.out).name}")
     path = Path(args.out) / "report.html"
     path.write_text(report.html, encoding="utf-8")

@@ -52,7 +52,7 @@ def test_html_report_of_the_validation_split(runs, capsys, tmp_path):
     start = int(len(ids) * 0.9)
     expected = CODE[start:start + int(len(ids) * 0.05)]
     assert data["text"] == expected
-    assert "validation split of code.txt" in page
+    assert f"validation split of {text_file}" in page
     assert len(data["series"]) == 2 * 6 * 12                       # every unit of every state fits
     assert 'src="http' not in page and "<link" not in page         # self-contained
     assert "Training curves" in page and "<polyline" in page        # metrics.jsonl plotted

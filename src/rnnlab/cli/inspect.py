@@ -80,7 +80,13 @@ def default_text(loaded, chars: int):
         raise RnnlabError(f"{corpus.path}: the validation split is empty; give a TEXT file to inspect")
     ids = corpus.val[:chars]
     text = loaded.vocab.decode_bytes(ids) if loaded.vocab.byte_mode else loaded.vocab.decode(ids)
-    return text, f"validation split of {corpus.path.name}, first {len(ids):,} characters"
+    recorded = config["train"].get("text_file")
+    if train.val_file is not None:
+        where = f"{train.val_file} (the run's validation file)"
+    else:
+        named = ", ".join(map(str, recorded)) if isinstance(recorded, list) else recorded
+        where = f"validation split of {named or 'the Python standard library'}"
+    return text, f"{where}, first {len(ids):,} characters"
 
 
 def read_metrics(run_path: Path) -> list:
