@@ -1,9 +1,8 @@
-"""See what a character model learned: states and gates over a text, interpretable units, an HTML report.
+"""See what a character model learned: states and gates over a text, interpretable units, an HTML report::
 
->>> import rnnlab                                              # doctest: +SKIP
->>> model = rnnlab.load("runs/x")                              # doctest: +SKIP
->>> tr = rnnlab.inspect.trace(model, "def f(x):\\n    return 'x'\\n")   # doctest: +SKIP
->>> tr.states[1]["c"].shape, tr.bits.shape, tr.topk(3)         # doctest: +SKIP
+    model = rnnlab.load("runs/x")
+    tr = rnnlab.inspect.trace(model, "def f(x):\n    return 'x'\n")
+    tr.states[1]["c"].shape, tr.bits.shape, tr.topk(3)
 
 - :mod:`~rnnlab.inspect.trace`: :func:`trace` -> :class:`Trace` (``text``, ``states``, ``bits``, ``topk``)
 - :mod:`~rnnlab.inspect.features`: text features, per-unit correlations, ranked tables
