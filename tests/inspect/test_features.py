@@ -147,3 +147,13 @@ def test_constant_features_and_units_have_no_correlation():
     assert ranked["quote"] == [] and ranked["uppercase"] == []
     assert all(row.state != "r" for row in ranked["line_position"])
 
+
+
+def test_best_unit_prefers_a_remembering_state_over_a_gate():
+    from rnnlab.inspect.features import UnitScore, best_unit
+
+    ranked = {"uppercase": [UnitScore(1, "f", 3, -0.9)], "quote": [UnitScore(0, "c", 7, 0.6)],
+              "line_position": [UnitScore(0, "i", 2, 0.8)]}
+    assert best_unit(ranked) == ("quote", UnitScore(0, "c", 7, 0.6))
+    assert best_unit({"uppercase": [UnitScore(1, "f", 3, -0.9)], "quote": []}) == ("uppercase", UnitScore(1, "f", 3, -0.9))
+    assert best_unit({"quote": []}) is None

@@ -59,7 +59,7 @@ def parse_cell(value: str, state: str | None, model) -> tuple[int, str, int]:
     require(0 <= unit < model.hidden_size, "--cell", value, f"a unit in 0..{model.hidden_size - 1}")
     names = STATE_NAMES[model.cell]
     state = state or "h"
-    require(state in names, "--state", state, f"one of {' '.join(names)} for a {model.cell} model")
+    require(state in names, "--state", state, f"one of {' '.join(names)} for this {model.cell} model")
     return layer, state, unit
 
 
@@ -136,15 +136,14 @@ def run(args) -> int:
 def print_ansi(tr, selected, out) -> int:
     from ..inspect import FEATURES, correlations, rank_units
     from ..inspect.ansi import colour_text, legend
+    from ..inspect.features import best_unit
     from ..inspect.report import display_range
 
     why = ""
     if selected is None:
-        ranked = rank_units(correlations(tr), top=1)
-        best = [(rows[0], name) for name, rows in ranked.items() if rows]
-        best.sort(key=lambda pair: -abs(pair[0].r))
+        best = best_unit(rank_units(correlations(tr), top=1))
         if best:
-            row, name = best[0]
+            name, row = best
             selected, why = (row.layer, row.state, row.unit), f", follows {FEATURES[name]} best (r = {row.r:+.3f})"
         else:
             selected = (tr.num_layers - 1, "h", 0)

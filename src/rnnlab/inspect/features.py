@@ -202,3 +202,14 @@ def interpretable_fraction(table: dict, threshold: float = 0.5, features=MEMORY_
             hits = np.flatnonzero(np.nan_to_num(np.abs(r), nan=0.0) >= threshold)
             found.update((layer, int(unit)) for unit in hits)
     return len(found), len(everything)
+
+
+def best_unit(ranked: dict):
+    """``(feature, UnitScore)`` of the strongest row of :func:`rank_units`'s tables, preferring an ``h`` or ``c``
+    that follows a feature to remember (:data:`MEMORY_FEATURES`) over a gate reacting to the current
+    character; ``None`` when no feature varies."""
+    rows = [(name, row) for name, table in ranked.items() for row in table]
+    memory = [(name, row) for name, row in rows if name in MEMORY_FEATURES and row.state in ("h", "c")]
+    pool = memory or rows
+    return max(pool, key=lambda pair: abs(pair[1].r)) if pool else None
+

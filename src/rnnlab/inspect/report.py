@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import charts, page
-from .features import FEATURES, correlations, interpretable_fraction, rank_units
+from .features import FEATURES, best_unit, correlations, interpretable_fraction, rank_units
 from .trace import SIGMOID_GATES
 
 DEFAULT_MAX_VALUES = 4_000_000
@@ -135,7 +135,8 @@ def _feature_tables(ranked: dict, index_of: dict) -> str:
             continue
         body = "".join(
             f'<tr data-series="{index_of[(row.layer, row.state, row.unit)]}"><td>{rank}</td><td>{row.layer}</td>'
-            f'<td>{row.state}</td><td>{row.unit}</td><td>{row.r:+.3f}</td><td><button type="button">view</button></td></tr>'
+            f'<td>{row.state}</td><td>{row.unit}</td><td>{row.r:+.3f}</td>'
+            f'<td><button type="button">view</button></td></tr>'
             for rank, row in enumerate(rows, 1))
         blocks.append(f'<div><h3>{html.escape(label)}</h3><table class="rank"><thead><tr><th>#</th><th>layer</th>'
                       f'<th>state</th><th>unit</th><th>r</th><th></th></tr></thead><tbody>{body}</tbody></table></div>')
@@ -189,7 +190,7 @@ def build_report(tr, about=(), metrics=None, selected=None, top: int = 5,
         about: ``[(label, value), ...]`` for the header (the run, model size, checkpoint, text); bits per
             character on this text and the number of characters are added.
         metrics: the run's ``metrics.jsonl`` records (``{"step", "loss"}``, ``{"step", "val_bpc"}``), or None.
-        selected: ``(layer, state, unit)`` shown first (always included); default the best unit of the tables.
+        selected: ``(layer, state, unit)`` shown first (always included); default :func:`~.features.best_unit`.
         top: rows per feature table.
         max_values: bytes of activations to include at most (see the module docstring).
     """
@@ -197,9 +198,8 @@ def build_report(tr, about=(), metrics=None, selected=None, top: int = 5,
     ranked = rank_units(table, top=top)
     interpretable = interpretable_fraction(table)
     if selected is None:
-        best = [rows[0] for rows in ranked.values() if rows]
-        best.sort(key=lambda row: -abs(row.r))
-        selected = (best[0].layer, best[0].state, best[0].unit) if best else (tr.num_layers - 1, "h", 0)
+        best = best_unit(ranked)
+        selected = (best[1].layer, best[1].state, best[1].unit) if best else (tr.num_layers - 1, "h", 0)
     included = choose_series(tr, ranked, selected, max_values)
     index_of = {key: i for i, key in enumerate(included)}
     series = []
@@ -264,9 +264,10 @@ to see what the model expected next.</p></section>
 <div class="controls"><span class="legend">0 bits<span class="bar seq"></span>{COST_SCALE_BITS:g}+ bits</span></div>
 <div id="text-loss" class="text" tabindex="0" aria-label="text coloured by loss"></div></section>
 <section id="features"><h2>Units that follow a feature of the text</h2>
-<p class="note">Pearson's r of each unit's activation (every layer and state) with the feature, over this text; one row
-per unit, its best state. Click a row to colour the text by it. {found:,} of {total:,} units ({100 * found / max(total, 1):.1f}%) have
-|r| &ge; 0.5 in h or c with quotes, docstrings, brackets, the column, comments or indentation.</p>{_feature_tables(ranked, index_of)}</section>
+<p class="note">Pearson's r of each unit's activation (every layer and state) with the feature, over this text; one
+row per unit, its best state. Click a row to colour the text by it. {found:,} of {total:,} units
+({100 * found / max(total, 1):.1f}%) have |r| &ge; 0.5 in h or c with quotes, docstrings, brackets, the column,
+comments or indentation.</p>{_feature_tables(ranked, index_of)}</section>
 <section id="saturation"><h2>Gate saturation</h2>{_saturation_charts(tr)}</section>
 <section id="training"><h2>Training curves</h2>{_training_charts(metrics)}</section>
 </main><aside id="info" aria-live="polite"></aside></div>
