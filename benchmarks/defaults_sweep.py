@@ -66,6 +66,9 @@ CANDIDATES = [
     candidate("gru", 2, 128, 64, 32, 3e-3),
     candidate("lstm", 2, 256, 64, 32, 3e-3),
     candidate("lstm", 1, 512, 64, 32, 2e-3),
+    candidate("lstm", 2, 128, 64, 32, 3e-3),
+    candidate("lstm", 1, 256, 64, 32, 5e-3),
+    candidate("lstm", 1, 256, 64, 32, 2e-3),
 ]
 BY_NAME = {c["name"]: c for c in CANDIDATES}
 
