@@ -64,9 +64,13 @@ class Browser:
         self._events: list = []
         self._next_id = 0
         threading.Thread(target=self._reader, daemon=True).start()
-        targets = self.call("Target.getTargets")["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
+        try:
+            targets = self.call("Target.getTargets")["targetInfos"]
+            page = next(t for t in targets if t["type"] == "page")
+            self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
+        except BaseException:
+            self.close()               # never leave a browser running behind a failed test
+            raise
 
     def _reader(self):
         buffer = b""
@@ -76,6 +80,7 @@ class Browser:
             except OSError:
                 chunk = b""
             if not chunk:
+                os.close(self._read)
                 self._messages.put(None)
                 return
             buffer += chunk
@@ -132,6 +137,9 @@ class Browser:
         return [e["params"] for e in self._events if e.get("method") == method]
 
     def close(self):
+        if self.process.returncode is not None:
+            return
+        self.timeout = 10.0
         try:
             self.call("Browser.close")
         except Exception:
@@ -146,11 +154,16 @@ class Browser:
 
 def open_report(path: Path, profile: Path, width=1280, height=900) -> Browser:
     browser = Browser(find_chromium(), profile)
-    for domain in ("Runtime", "Log", "Page", "Network"):
-        browser.page(f"{domain}.enable")
-    browser.page("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
-    browser.page("Page.navigate", url=path.resolve().as_uri())
-    browser.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.ready === '1'")
+    try:
+        for domain in ("Runtime", "Log", "Page", "Network"):
+            browser.page(f"{domain}.enable")
+        browser.page("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                     mobile=False)
+        browser.page("Page.navigate", url=path.resolve().as_uri())
+        browser.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.ready === '1'")
+    except BaseException:
+        browser.close()
+        raise
     return browser
 
 
@@ -189,7 +202,8 @@ def _report(tmp_path, cell="lstm", text=TEXT) -> Path:
 COLOURS = "Array.from(document.querySelectorAll('#text-unit span')).map(s => s.style.backgroundColor).join('|')"
 
 
-@pytest.mark.parametrize("cell, text", [("lstm", TEXT), ("rnn", TEXT), ("gru", WIDE)])
+@pytest.mark.parametrize("cell, text", [("lstm", TEXT), ("rnn", TEXT), ("gru", WIDE)],
+                         ids=["lstm", "rnn", "gru-300-symbols"])
 def test_report_opens_with_no_errors_and_the_picker_changes_the_colouring(tmp_path, cell, text):
     path = _report(tmp_path, cell, text)
     browser = open_report(path, tmp_path / "profile")
