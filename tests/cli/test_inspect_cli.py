@@ -174,3 +174,14 @@ def test_the_default_text_follows_the_runs_split_and_val_file(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "val"), "--chars", "300"]) == 0
     _, data = report_data(tmp_path / "val" / "report.html")
     assert data["text"] == CODE[:500][::-1][:300]
+
+
+def test_too_many_characters_for_memory_is_one_line(runs, capsys, monkeypatch):
+    import rnnlab.cli.inspect as inspect_cli
+
+    run, text_file = runs["code"]
+    monkeypatch.setattr(inspect_cli, "MAX_TRACE_BYTES", 100_000)
+    line = fails(capsys, ["inspect", run, text_file, "--chars", "5000"], f"tracing {len(CODE):,} characters",
+                 "MB of states", "or fewer")
+    most = int(line.rsplit("--chars ", 1)[1].split()[0])
+    assert main(["inspect", str(run), str(text_file), "--chars", str(most), "--format", "ansi"]) == 0

@@ -105,6 +105,22 @@ def read_metrics(run_path: Path) -> list:
     return records
 
 
+MAX_TRACE_BYTES = 4 << 30
+
+
+def check_memory(model, chars: int) -> None:
+    """One line instead of a MemoryError: the trace keeps ``chars x H x 4`` bytes per state and layer."""
+    from ..inspect.trace import STATE_NAMES
+
+    needed = chars * model.hidden_size * 4 * model.num_layers * len(STATE_NAMES[model.cell])
+    needed += chars * model.vocab_size * 4                                    # the logits
+    if needed > MAX_TRACE_BYTES:
+        most = int(chars * MAX_TRACE_BYTES / needed)
+        raise RnnlabError(f"tracing {chars:,} characters through this {model.cell} {model.num_layers}x"
+                          f"{model.hidden_size} would keep {needed / 1e6:,.0f} MB of states (at most "
+                          f"{MAX_TRACE_BYTES / 1e6:,.0f} MB); give --chars {most} or fewer")
+
+
 def run(args) -> int:
     from ..data import read_text
     from ..inspect import trace
@@ -123,7 +139,11 @@ def run(args) -> int:
         encoding = args.encoding or loaded.config.get("train", {}).get("encoding", "utf-8")
         text = read_text(args.text_file, encoding=encoding, byte_mode=vocab.byte_mode)[:chars]
         source = f"{args.text_file}" + (f", first {len(text):,} characters" if len(text) == chars else "")
-    tr = trace(model, text)
+    check_memory(model, len(text))
+    try:
+        tr = trace(model, text)
+    except MemoryError:
+        raise RnnlabError(f"not enough memory to trace {len(text):,} characters; lower --chars") from None
     if tr.skipped:
         shown = ", ".join(repr(s) for s in tr.unknown[:20]) + (" ..." if len(tr.unknown) > 20 else "")
         print(f"rnnlab: warning: {tr.skipped:,} characters not in the model's vocabulary were left out: {shown}",
