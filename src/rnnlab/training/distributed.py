@@ -267,9 +267,13 @@ class Distributed(SingleProcess):
     def agree_stop(self, reason):
         """The reason to stop that every rank takes: any rank's reason (a time budget or a signal seen by
         one rank stops all, at the same step); None when no rank has one."""
-        code = np.array(STOP_REASONS.index(reason), dtype=np.int64)
+        known = reason in STOP_REASONS
+        code = np.array(STOP_REASONS.index(reason) if known else len(STOP_REASONS), dtype=np.int64)
         self.comm.Allreduce(self.MPI.IN_PLACE, code, op=self.MPI.MAX)
-        return STOP_REASONS[int(code)]
+        if int(code) < len(STOP_REASONS):
+            return STOP_REASONS[int(code)]
+        # a reason this module does not know: the lowest rank's (every rank learns it)
+        return next(r for r in self.comm.allgather(reason) if r is not None and r not in STOP_REASONS)
 
     def agree_any(self, *flags) -> tuple:
         """Each flag True on every rank when it is True on any (one small allreduce): decisions from a rank's
