@@ -3,7 +3,6 @@ view of one unit, every cell, Korean and code text, unknown characters, and one-
 import json
 import re
 
-import numpy as np
 import pytest
 
 import rnnlab
