@@ -66,7 +66,7 @@ class Seq2SeqConfig(Settings):
     optimizer: str = "adam"
     lr: float = 3e-3
     lr_decay: float = 0.7             # the learning rate is multiplied by this every lr_decay_every steps ...
-    lr_decay_every: int = 500
+    lr_decay_every: int = 800
     min_lr: float = 1e-4              # ... down to this
     batch_size: int = 128
     grad_clip: float = 5.0
