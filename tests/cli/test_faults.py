@@ -16,6 +16,7 @@ import pytest
 
 from helpers import fails, run_cli, write_spike_idx
 from rnnlab.cli.main import main
+from rnnlab.training.config import TrainConfig
 from rnnlab.training.rundir import RunDirectory
 
 TEXT = "a small text for a small model.\nit repeats, and repeats again.\n" * 10
@@ -152,7 +153,7 @@ def test_metrics_are_appended_on_resume_never_truncated(text_file, tmp_path, cap
     assert [row["step"] for row in rows if "test_loss" in row] == [6, 9]
     for row in rows:
         if "loss" in row:
-            assert set(row) == {"step", "time", "loss", "lr", "chars_per_s"} and row["lr"] == 2e-3
+            assert set(row) == {"step", "time", "loss", "lr", "chars_per_s"} and row["lr"] == TrainConfig().lr
         elif "val_loss" in row:
             assert set(row) == {"step", "time", "val_loss", "val_bpc"}
     times = [row["time"] for row in rows]

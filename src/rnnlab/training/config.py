@@ -81,10 +81,11 @@ class TrainConfig(Settings):
     split: list = field(default_factory=lambda: [0.9, 0.05, 0.05])  # train, validation, test fractions
     val_file: str | None = None      # validate on this text; the whole of text_file then trains (no test part)
     init_from: str | None = None     # fine-tune: start from this run's best weights (rnnlab.training.finetune)
-    # model
+    # model: the size, seq_len, batch_size and lr defaults are the lowest validation bits/char a measured sweep
+    # found for the default budget on a 2-core CPU (benchmarks/defaults_sweep.py, docs/charlm.md)
     model: str = "lstm"              # rnn (tanh), rnn_relu, lstm or gru
     hidden_size: int = 256
-    num_layers: int = 2
+    num_layers: int = 1
     embedding_size: int | None = None  # None: min(hidden_size, 128)
     dropout: float = 0.0             # between recurrent layers
     dtype: str = "float32"
@@ -92,7 +93,7 @@ class TrainConfig(Settings):
     seq_len: int = 64                # truncated BPTT length (characters per stream per step)
     batch_size: int = 32             # parallel contiguous streams
     optimizer: str = "adam"
-    lr: float = 2e-3
+    lr: float = 3e-3
     lr_schedule: str = "constant"    # constant, step or cosine (rnnlab.training.schedule)
     warmup: int = 0                  # steps of linear warmup from 0 to lr
     min_lr: float = 0.0              # the floor of the step and cosine schedules
