@@ -12,7 +12,7 @@ Tasks (each a separate ``--task``, so the pieces can run one at a time; each wri
   the predicted spaces >= 0.95.
 - ``torch-addition`` / ``torch-dates``: the same Seq2Seq configuration in PyTorch (the same initial weights
   copied by parameter name, the same batches in the same order, Adam with the same settings, the same
-  clip, the same per-epoch decay, the same training time); its exact match beside rnnlab's, and the
+  clip, the same step schedule of the learning rate, the same training time); its exact match beside rnnlab's, and the
   ratio of the step times.
 
 NumPy's BLAS and PyTorch get ``--threads`` threads (default 1): on a CPU shared with other work, OpenBLAS
@@ -218,10 +218,10 @@ def run_torch(args, task: str) -> dict:
     batches = PairBatches(*data.encoded(data.train), batch_size=config.batch_size)
     train_seconds, steps, epoch = 0.0, 0, 0
     while train_seconds < config.time_budget:
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * config.lr_decay ** epoch
         for indices in batches.order(backend.generator()):
             started = time.perf_counter()
+            for group in optimizer.param_groups:      # rnnlab's step schedule (training/schedule.py)
+                group["lr"] = max(min(config.min_lr, config.lr), config.lr * config.lr_decay ** (steps // config.lr_decay_every))
             batch = batches.batch(indices)
             source, lengths = torch.from_numpy(batch.source), torch.from_numpy(batch.source_lengths)
             enc_out, state, padding = torch_encode(torch, model, twin, source, lengths)
