@@ -304,10 +304,11 @@ class CharRNN(Module):
         return "".join(self.generate(prime, length, **kwargs))
 
 
-# The compiled sampler's one-off cost in a fresh process (numba's import, the cached kernels loaded) is
-# paid back when the stream is long enough: this many characters x (recurrent + decoder weights + a
-# fixed per-character overhead in weight units).
-COMPILED_SAMPLING_MIN_WORK = 1.0e9
+# The compiled sampler's one-off cost in a fresh process (numba's import, the cached kernels loaded:
+# ~1 s) is paid back when the stream is long enough: characters x (recurrent + decoder weights + a fixed
+# per-character overhead in weight units) of at least this much. Measured with `rnnlab sample`: LSTM
+# 1x256 breaks even near 8,000 characters (NumPy ~0.2 ms a character, compiled ~0.03 ms).
+COMPILED_SAMPLING_MIN_WORK = 5.0e9
 _PER_CHARACTER_OVERHEAD = 200_000
 
 
