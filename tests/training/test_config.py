@@ -3,11 +3,12 @@ import pytest
 
 from rnnlab.errors import RnnlabError
 from rnnlab.training.config import MODELS, ClassifyConfig
-from rnnlab.models.classifier import CELLS
+from rnnlab.models import charrnn, classifier
+from rnnlab.models.stack import CELLS
 
 
 def test_models_are_the_cells_defined_once_in_models():
-    assert MODELS is CELLS
+    assert MODELS is CELLS is charrnn.CELLS is classifier.CELLS
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -33,8 +33,7 @@ import numpy as np
 
 from .. import backend, fast
 from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module
-
-CELLS = ("rnn", "rnn_relu", "lstm", "gru")
+from .stack import CELLS
 
 
 def default_embedding_size(hidden_size: int) -> int:

@@ -39,8 +39,8 @@ import numpy as np
 
 from .. import backend
 from ..nn import GRU, LSTM, RNN, Linear, Module
+from .stack import CELLS
 
-CELLS = ("rnn", "rnn_relu", "lstm", "gru")
 POOLS = ("last", "mean")
 INITS = ("default", "identity")
 

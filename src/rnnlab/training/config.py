@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import require
-from ..models.classifier import CELLS, INITS, POOLS
+from ..models.classifier import INITS, POOLS
+from ..models.stack import CELLS
 from .loop import OPTIMIZERS
 
 MODELS = CELLS                # the recurrent cells a run may use, by --model name
