@@ -81,3 +81,16 @@ def no_grad():
         yield
     finally:
         _grad_enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Inside this block forward passes keep their caches even within :func:`no_grad` (PyTorch's
+    ``torch.enable_grad``): for code that reads what a forward cached, such as :func:`rnnlab.inspect.trace`."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = True
+    try:
+        yield
+    finally:
+        _grad_enabled = previous

@@ -5,6 +5,7 @@ import os
 import sys
 import time
 
+from ..blas_threads import one_blas_thread
 from ..errors import RnnlabError
 from ..training.rundir import load_run
 from .flags import add_checkpoint_flag, check_sampling_flags, one_line_errors
@@ -96,23 +97,11 @@ def run(args) -> int:
     # no --seed: a fresh sample every time (rnnlab's global generator starts from a fixed seed)
     base_seed = int.from_bytes(os.urandom(4), "little") if args.seed is None else args.seed
     writer = _StreamWriter(vocab.byte_mode)
-    with _one_blas_thread():
+    with one_blas_thread():   # generation is matrix-vector work, one character at a time
         _write_samples(args, model, prime, shown_prime, base_seed, writer)
     writer.write("\n")
     writer.flush()
     return 0
-
-
-def _one_blas_thread():
-    """Generation is matrix-vector work, one character at a time: one BLAS thread is faster than several
-    (no wake-ups per product; far faster on a busy machine). Uses threadpoolctl when it is installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _write_samples(args, model, prime, shown_prime, base_seed, writer) -> None:

@@ -1,22 +1,19 @@
 """Tracing a character model over a text: every layer's states and gates at every step.
 
-:func:`trace` reads the text once, as one stream, in chunks, carrying the state between chunks, under
-:func:`rnnlab.no_grad`, with the model's own weights, and keeps what the layers compute on the way
-(PyTorch's equations, the ones :mod:`rnnlab.nn.recurrent_math` implements; ``x_t`` is layer ``k``'s input,
-the embedding for ``k = 0``, ``h`` of layer ``k - 1`` above; ``W_*``, ``b_*`` are layer ``k``'s
-``weight_ih_l{k}`` ...)::
+:func:`trace` reads the text once, as one stream, in chunks, carrying the state between chunks, with the
+model's own weights, and keeps what the layers compute on the way. Each layer runs through the reference
+cell of :mod:`rnnlab.nn.recurrent_math` (the one place each cell's equations are written), with its cache
+kept for the chunk, and the series are read from that named cache:
 
-    rnn, rnn_relu   h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)           act = tanh or relu
-    lstm            i, f, g, o = split(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)   sigmoid, sigmoid, tanh, sigmoid
-                    c_t = f * c_{t-1} + i * g          h_t = o * tanh(c_t)
-    gru             r, z = sigmoid(split(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)[:2])
-                    n = tanh(x_n + b_in + r * (h_{t-1} W_hn^T + b_hn))      h_t = (1 - z) * n + z * h_{t-1}
-    decoder         logits_t = h_t (last layer) W_dec^T + b_dec
+    ==========  ============================================================================
+    every cell  ``h``: the layer's output (its states after each step)
+    lstm        ``c``: ``LSTMCache.cells``; ``i``, ``f``, ``g``, ``o``: ``LSTMCache.gates``
+    gru         ``r``, ``z``, ``n``: ``GRUCache.gates``
+    decoder     ``logits_t = h_t (last layer) W_dec^T + b_dec``
+    ==========  ============================================================================
 
-The gates are computed here from the weights rather than read from a layer's cache: a cache is an
-implementation detail of the training path (and the compiled path overwrites its inputs), while these are
-the quantities the equations name. Tests hold them to ``torch.nn.LSTM``/``GRU`` and the last layer's ``h``
-to the model's own logits.
+The gates are the activated ones (after their sigmoid/tanh), as in PyTorch's equations. Tests hold them to
+``torch.nn.LSTM``/``GRU`` and the last layer's ``h`` to the model's own logits.
 
 >>> import rnnlab
 >>> from rnnlab.data import Vocabulary
@@ -31,20 +28,21 @@ to the model's own logits.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import backend
+from ..blas_threads import one_blas_thread
 from ..errors import RnnlabError
+from ..nn import recurrent_math
 
 # The states each cell keeps per layer, in the order the report lists them.
 STATE_NAMES = {"rnn": ("h",), "rnn_relu": ("h",), "lstm": ("h", "c", "i", "f", "g", "o"), "gru": ("h", "r", "z", "n")}
 # Gates squashed by a sigmoid, in (0, 1): the ones whose saturation the 2015 paper plots.
 SIGMOID_GATES = {"rnn": (), "rnn_relu": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
-DEFAULT_CHUNK = 512   # steps per input projection: bounds the temporaries, one matrix product per chunk
+DEFAULT_CHUNK = 512   # steps per call of the reference cell: bounds its cache, one input projection each
 
 
 @dataclass
@@ -104,72 +102,38 @@ class Trace:
 
 
 def _layer_weights(rnn, layer: int):
-    names = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
+    """``(weight_ih, bias_ih, weight_hh, bias_hh)`` of ``layer`` (a bias is ``None`` without biases)."""
     weights = []
-    for name in names:
+    for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"):
         parameter = getattr(rnn, f"{name}_l{layer}", None)
         weights.append(None if parameter is None else parameter.data)
     return weights
 
 
-def _sigmoid(z):
-    # 0.5 * (1 + tanh(z / 2)) is the logistic function without exp overflow for large -z.
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+def _run_layer(cell, x, state, weights):
+    """One layer over one chunk through the reference cell, its cache kept for the chunk.
 
-
-def _run_layer(cell, x_proj, state, weight_hh_t, bias_hh, out):
-    """One layer over one chunk. ``x_proj`` ``(T, G)`` = ``x W_ih^T + b_ih``; ``state`` ``h`` or ``(h, c)``;
-    ``out`` a dict of ``(T, H)`` arrays to fill. Returns the state after the chunk."""
-    steps = x_proj.shape[0]
-    if cell == "lstm":
-        h, c = state
-        hidden = h.shape[0]
-        i_all, f_all, g_all, o_all, c_all, h_all = (out[name] for name in ("i", "f", "g", "o", "c", "h"))
-        for t in range(steps):
-            gates = x_proj[t] + h @ weight_hh_t
-            if bias_hh is not None:
-                gates += bias_hh
-            i = _sigmoid(gates[:hidden])
-            f = _sigmoid(gates[hidden:2 * hidden])
-            g = np.tanh(gates[2 * hidden:3 * hidden])
-            o = _sigmoid(gates[3 * hidden:])
-            c = f * c + i * g
-            h = o * np.tanh(c)
-            i_all[t], f_all[t], g_all[t], o_all[t], c_all[t], h_all[t] = i, f, g, o, c, h
-        return h, c
-    h = state
-    hidden = h.shape[0]
-    if cell == "gru":
-        r_all, z_all, n_all, h_all = (out[name] for name in ("r", "z", "n", "h"))
-        for t in range(steps):
-            hidden_gates = h @ weight_hh_t
-            if bias_hh is not None:
-                hidden_gates += bias_hh
-            r_z = _sigmoid(x_proj[t, :2 * hidden] + hidden_gates[:2 * hidden])
-            r, z = r_z[:hidden], r_z[hidden:]
-            n = np.tanh(x_proj[t, 2 * hidden:] + r * hidden_gates[2 * hidden:])   # b_hn inside r * (...)
-            h = (1.0 - z) * n + z * h
-            r_all[t], z_all[t], n_all[t], h_all[t] = r, z, n, h
-        return h
-    h_all = out["h"]
-    relu = cell == "rnn_relu"
-    for t in range(steps):
-        pre = x_proj[t] + h @ weight_hh_t
-        if bias_hh is not None:
-            pre += bias_hh
-        h = np.maximum(pre, 0) if relu else np.tanh(pre)
-        h_all[t] = h
-    return h
-
-
-def one_blas_thread():
-    """The per-step products are matrix-vector work: one BLAS thread is faster than several (no wake-ups per
-    product; far faster on a busy machine). Uses threadpoolctl when it is installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    ``x`` ``(T, 1, E)`` the layer's input; ``state`` ``(h,)`` or ``(h, c)``, each ``(1, H)``; ``weights``
+    from :func:`_layer_weights`. Returns ``({name: (T, H) array}, state after the chunk)``; the arrays are
+    views of the cache (the chunk's ``(T, 1, G)`` gates and ``(T + 1, 1, H)`` states: bounded by ``T``)."""
+    weight_ih, bias_ih, weight_hh, bias_hh = weights
+    hidden = state[0].shape[-1]
+    with backend.enable_grad():   # the named cache is what holds the gates and cells of every step
+        if cell == "lstm":
+            _, h_n, c_n, cache = recurrent_math.lstm_forward(x, state[0], state[1], weight_ih, bias_ih,
+                                                             weight_hh, bias_hh)
+            series = {"h": cache.states[1:, 0], "c": cache.cells[1:, 0]}
+            series.update((name, cache.gates[:, 0, k * hidden:(k + 1) * hidden]) for k, name in enumerate("ifgo"))
+            return series, (h_n, c_n)
+        if cell == "gru":
+            _, h_n, cache = recurrent_math.gru_forward(x, state[0], weight_ih, bias_ih, weight_hh, bias_hh)
+            series = {"h": cache.states[1:, 0]}
+            series.update((name, cache.gates[:, 0, k * hidden:(k + 1) * hidden]) for k, name in enumerate("rzn"))
+            return series, (h_n,)
+        nonlinearity = "relu" if cell == "rnn_relu" else "tanh"
+        _, h_n, cache = recurrent_math.rnn_forward(x, state[0], weight_ih, bias_ih, weight_hh, bias_hh,
+                                                   nonlinearity)
+        return {"h": cache.states[1:, 0]}, (h_n,)
 
 
 def encode_text(vocabulary, text):
@@ -188,9 +152,10 @@ def trace(model, text, chunk_size: int = DEFAULT_CHUNK) -> Trace:
     """Run ``model`` (a :class:`~rnnlab.models.CharRNN`) over ``text`` as one stream from the zero state.
 
     ``text`` is a ``str`` (``bytes`` for a byte-mode model). Characters the model's vocabulary lacks are
-    left out and listed in :attr:`Trace.unknown`. The model is not changed (no caches, no mode change;
-    dropout does not apply: this is inference). Memory: ``L * H * 4`` bytes per state and layer (an LSTM
-    2x512 over 20,000 characters keeps 12 arrays of 41 MB).
+    left out and listed in :attr:`Trace.unknown`. The model is not changed (none of its caches, no mode
+    change; dropout does not apply: this is inference). Memory: ``L * H * 4`` bytes per state and layer (an
+    LSTM 2x512 over 20,000 characters keeps 12 arrays of 41 MB), and one chunk's reference cache at a time
+    (``chunk_size`` steps of a layer's projection, gates and states: about 10 MB a layer for that LSTM).
     """
     kept, ids, unknown, skipped = encode_text(getattr(model, "vocabulary", None), text)
     if len(ids) == 0:
@@ -204,26 +169,21 @@ def trace(model, text, chunk_size: int = DEFAULT_CHUNK) -> Trace:
               for _ in range(model.num_layers)]
     logits = np.empty((length, model.vocab_size), dtype=np.float32)
     layers = [_layer_weights(model.rnn, k) for k in range(model.num_layers)]
-    weight_hh_t = [np.ascontiguousarray(weights[2].T) for weights in layers]   # (H, G): one product per step
     embedding = model.embedding.weight.data
     decoder_weight, decoder_bias = model.decoder.weight.data, model.decoder.bias
-    zeros = np.zeros(hidden, dtype=dtype)
-    carried = [((zeros, zeros) if cell == "lstm" else zeros) for _ in layers]
+    zeros = np.zeros((1, hidden), dtype=dtype)
+    carried = [(zeros, zeros) if cell == "lstm" else (zeros,) for _ in layers]
     chunk_size = max(1, int(chunk_size))
-    with backend.no_grad(), one_blas_thread():
+    with one_blas_thread():
         for start in range(0, length, chunk_size):
             stop = min(length, start + chunk_size)
-            layer_input = embedding[ids[start:stop]]                              # (T, E)
-            for k, (weight_ih, bias_ih, _, bias_hh) in enumerate(layers):
-                x_proj = layer_input @ weight_ih.T                                 # (T, G)
-                if bias_ih is not None:
-                    x_proj += bias_ih
-                out = {name: np.empty((stop - start, hidden), dtype=dtype) for name in names}
-                carried[k] = _run_layer(cell, x_proj, carried[k], weight_hh_t[k], bias_hh, out)
+            layer_input = embedding[ids[start:stop]][:, None, :]                  # (T, 1, E)
+            for k, weights in enumerate(layers):
+                series, carried[k] = _run_layer(cell, layer_input, carried[k], weights)
                 for name in names:
-                    states[k][name][start:stop] = out[name]
-                layer_input = out["h"]                                             # (T, H)
-            chunk_logits = layer_input @ decoder_weight.T                          # (T, V)
+                    states[k][name][start:stop] = series[name]
+                layer_input = series["h"][:, None, :]                            # (T, 1, H)
+            chunk_logits = layer_input[:, 0] @ decoder_weight.T                  # (T, V)
             if decoder_bias is not None:
                 chunk_logits += decoder_bias.data
             logits[start:stop] = chunk_logits
