@@ -8,6 +8,7 @@ Tasks (each a separate ``--task``, so the pieces can run one at a time; each wri
   Target: exact match >= 99% on the test pairs within ``--budget`` (300) seconds of training.
 - ``dates``: human-written dates to ISO ("Thursday, June 25, 2009" -> "2009-06-25"), same sizes, with
   attention. Target: exact match >= 99.5%.
+- ``reverse``: strings of 1 to 12 letters reversed, no target: beam against greedy on a short budget.
 - ``spacing``: restoring the spaces of shakespeare.txt (the last 5% of the lines held out). Target: F1 of
   the predicted spaces >= 0.95.
 - ``torch-addition`` / ``torch-dates``: the same Seq2Seq configuration in PyTorch (the same initial weights
@@ -55,7 +56,7 @@ from rnnlab.training.seq2seq import train as train_seq2seq  # noqa: E402
 from rnnlab.training.seq2seq_eval import score_translations, translate_pairs  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
-TARGETS = {"addition": 0.99, "dates": 0.995, "spacing": 0.95}
+TARGETS = {"addition": 0.99, "dates": 0.995, "spacing": 0.95, "reverse": None}
 DATA_SEED = 2026
 
 
@@ -262,12 +263,16 @@ def load_results() -> dict:
 def report(found: dict) -> str:
     lines = ["| task | metric | rnnlab greedy | rnnlab beam 5 | target | training | steps (epochs) | step time |",
              "|---|---|---|---|---|---|---|---|"]
-    for task in ("addition", "dates"):
-        if task in found:
-            r = found[task]
-            lines.append(f"| {task} | exact match ({r['test_pairs']:,} held out) | {100 * r['greedy']['exact_match']:.2f}% "
-                         f"| {100 * r['beam5']['exact_match']:.2f}% | {100 * r['target']:.1f}% | "
-                         f"{r['train_seconds']:.0f} s | {r['steps']:,} ({r['epochs']}) | {1000 * r['step_seconds']:.1f} ms |")
+    for task in sorted(found, key=lambda t: (t.split("-")[0] not in ("addition", "dates", "reverse"), t)):
+        r = found[task]
+        if "beam5" not in r:
+            continue
+        target = "-" if r.get("target") is None else f"{100 * r['target']:.1f}%"
+        name = task + ("" if task.split("-")[0] == task else f" (lr x{r['config']['lr_decay']} every "
+                                                             f"{r['config']['lr_decay_every']} steps)")
+        lines.append(f"| {name} | exact match ({r['test_pairs']:,} held out) | {100 * r['greedy']['exact_match']:.2f}% "
+                     f"| {100 * r['beam5']['exact_match']:.2f}% | {target} | "
+                     f"{r['train_seconds']:.0f} s | {r['steps']:,} ({r['epochs']}) | {1000 * r['step_seconds']:.1f} ms |")
     if "spacing" in found:
         r = found["spacing"]
         t = r["test"]
@@ -289,7 +294,7 @@ def report(found: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=("addition", "dates", "spacing", "torch-addition", "torch-dates"))
+    parser.add_argument("--task", choices=("addition", "dates", "reverse", "spacing", "torch-addition", "torch-dates"))
     parser.add_argument("--report", action="store_true", help="print the table from benchmarks/results/patterns-*.json")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds of training (default: 300)")
     parser.add_argument("--count", type=int, default=50_000, help="training pairs (default: 50,000)")
