@@ -51,26 +51,6 @@ if _LIBRARY is not None:
         types.int32, types.int32, types.int32, types.int64, types.int64, types.int64, types.float32,
         types.intp, types.int64, types.intp, types.int64, types.float32, types.intp, types.int64))
 
-    _LIB = ctypes.CDLL(_LIBRARY)
-    _set_threads = _LIB.scipy_openblas_set_num_threads64_
-    _set_threads.argtypes = [ctypes.c_int]
-    _get_threads = _LIB.scipy_openblas_get_num_threads64_
-    _get_threads.restype = ctypes.c_int
-
-    class single_threaded:
-        """Within the block NumPy's BLAS runs each product on the calling thread alone."""
-
-        def __enter__(self):
-            self.previous = _get_threads()
-            if self.previous != 1:
-                _set_threads(1)
-            return self
-
-        def __exit__(self, *exc_info):
-            if self.previous != 1:
-                _set_threads(self.previous)
-            return False
-
     @kernel
     def gemm(a, b, transpose_b, out):
         """out = a @ b, or a @ b.T with ``transpose_b``: C-contiguous float32 2-D arrays (views of rows

@@ -34,6 +34,8 @@ from .cell_steps import (gru_backward_step, gru_forward_step, lstm_activation_co
 
 # Below this many steps the transposed copy of W_hh costs more than it saves.
 TRANSPOSE_MIN_STEPS = 8
+# The backward product as (W_hh.T @ grad.T).T for long sequences (see BackwardProduct); else grad @ W_hh.
+TRANSPOSED_BACKWARD_PRODUCT = True
 # Run each time loop as one compiled call (rnnlab.fast.time_loops) where compiled code can call NumPy's
 # sgemm; otherwise (or set to False) step in Python. Both give the same numbers.
 COMPILED_TIME_LOOPS = blas.available()
@@ -126,7 +128,7 @@ class BackwardProduct:
     pays for transposing the two small blocks each step."""
 
     def __init__(self, weight, num_steps, batch, weight_t=None):
-        self.transposed = num_steps >= TRANSPOSE_MIN_STEPS
+        self.transposed = TRANSPOSED_BACKWARD_PRODUCT and num_steps >= TRANSPOSE_MIN_STEPS
         if self.transposed:
             # the forward's contiguous copy of W_hh.T when it made one (W_hh is unchanged until the update)
             reuse = weight_t is not None and weight_t.flags.c_contiguous and weight_t.shape == weight.shape[::-1]
