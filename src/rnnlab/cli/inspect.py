@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import RnnlabError, require
 from .flags import add_checkpoint_flag, check_positive_int, one_line_errors
+from .messages import to_stdout
 
 DEFAULT_CHARS = {"html": 5000, "ansi": 2000}
 
@@ -176,12 +177,12 @@ def print_ansi(tr, selected, out) -> int:
     if not body.endswith("\n"):
         body += "\n"
     if out is None:
-        sys.stdout.write(body)
+        to_stdout(body, end="")
     else:
         from ..training.atomic import atomic_write_bytes
 
         atomic_write_bytes(Path(out), body.encode("utf-8"))
-        print(f"wrote {out}")
+        to_stdout(f"wrote {out}")
     return 0
 
 
@@ -201,10 +202,10 @@ def write_html(tr, loaded, source, selected, out) -> int:
     path = Path(out) if out else Path(loaded.path) / "report.html"
     data = report.html.encode("utf-8")
     atomic_write_bytes(path, data)
-    print(f"wrote {path} ({len(data) / 1e6:.1f} MB; {len(tr.text):,} characters, {tr.bits_per_char:.3f} bits/char; "
+    to_stdout(f"wrote {path} ({len(data) / 1e6:.1f} MB; {len(tr.text):,} characters, {tr.bits_per_char:.3f} bits/char; "
           f"{len(report.included):,} of {report.total_series:,} unit-states)")
     for name, rows in report.ranked.items():
         if rows:
             row = rows[0]
-            print(f"  {FEATURES[name]:<18} layer {row.layer} {row.state} unit {row.unit}: r = {row.r:+.3f}")
+            to_stdout(f"  {FEATURES[name]:<18} layer {row.layer} {row.state} unit {row.unit}: r = {row.r:+.3f}")
     return 0

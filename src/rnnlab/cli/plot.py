@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .flags import one_line_errors
+from .flags import one_line_errors, resolved_path
 
 
 def register(subparsers) -> None:
@@ -23,6 +23,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..training.curves import plot_runs
 
-    out = plot_runs(args.runs, args.out, title=args.title)
+    runs = [resolved_path("RUN", run) for run in args.runs]  # a symbolic link loop: one line
+    out = plot_runs(runs, args.out, title=args.title)
     print(f"wrote {out}", file=sys.stderr)
     return 0

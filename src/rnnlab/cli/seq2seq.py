@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError, require
-from .flags import add_checkpoint_flag, one_line_errors
-from .messages import one_line_messages
+from .flags import add_checkpoint_flag, one_line_errors, resolved_path
+from .messages import one_line_messages, to_stdout
 
 # the train flags that are Seq2SeqConfig fields of the same name
 FLAGS = ("val_file", "encoding", "level", "model", "hidden_size", "num_layers", "embedding_size", "bidirectional", "attention",
@@ -169,7 +169,7 @@ def settings_from_flags(args, flags, saved_train: dict | None, path_flags=()) ->
     for flag in flags:
         given = getattr(args, flag)
         if given is not None:
-            values[flag] = str(Path(given).resolve()) if flag in path_flags else given
+            values[flag] = resolved_path("--" + flag.replace("_", "-"), given) if flag in path_flags else given
     return values
 
 
@@ -220,7 +220,7 @@ def run_train(args) -> int:
             raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     values = settings_from_flags(args, FLAGS, saved_train, PATH_FLAGS)
     if args.pairs_file is not None:
-        values["pairs_file"] = str(Path(args.pairs_file).resolve())
+        values["pairs_file"] = resolved_path("PAIRS", args.pairs_file)
     config = Seq2SeqConfig.from_dict(values).validate()
     require(args.threads is None or args.threads >= 1, "--threads", args.threads, "a positive integer")
     from ..bench import set_blas_threads
@@ -229,7 +229,7 @@ def run_train(args) -> int:
     with one_line_messages("--hidden-size, --num-layers or --batch-size"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
     if args.json and dist.is_root:
-        print(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
+        to_stdout(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
                                  "stop_reason": result.stop_reason, "train_seconds": round(result.train_seconds, 3),
                                  "validation": result.history[-1] if result.history else None,
                                  "test": None if result.test is None else result.test.to_dict()}))
@@ -252,10 +252,7 @@ def run_translate(args) -> int:
     translations = iter(model.translate(texts, beam_size=args.beam, length_penalty=args.length_penalty,
                                         batch_size=args.batch_size) if texts else [])
     warn_unknown(unknown, examples, "token" if vocabulary.level == "token" else "character")
-    out = sys.stdout
-    for line in lines:
-        out.write((next(translations) if line.strip() else "") + "\n")
-    out.flush()
+    to_stdout("".join((next(translations) if line.strip() else "") + "\n" for line in lines), end="")
     return 0
 
 
@@ -276,9 +273,9 @@ def run_eval(args) -> int:
         warn_unknown(score.unknown_characters, examples,
                      "token" if model.source_vocabulary.level == "token" else "character")
     if args.json:
-        print(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
+        to_stdout(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
     else:
-        print(f"exact match {100 * score.exact_match:.2f}%, char accuracy {100 * score.char_accuracy:.2f}%, "
+        to_stdout(f"exact match {100 * score.exact_match:.2f}%, char accuracy {100 * score.char_accuracy:.2f}%, "
               f"CER {score.cer:.4f} over {score.pairs:,} pairs (beam {score.beam}, {checkpoint} weights of "
               f"{args.run_dir})")
     return 0
@@ -293,6 +290,5 @@ def run_data(args) -> int:
         pairs = generate(args.task, args.count, args.seed)
     except ValueError as error:
         raise RnnlabError(f"--count {args.count}: {error}") from None
-    sys.stdout.write(format_pairs(pairs))
-    sys.stdout.flush()
+    to_stdout(format_pairs(pairs), end="")
     return 0

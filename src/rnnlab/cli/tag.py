@@ -10,8 +10,8 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError, require
-from .flags import add_checkpoint_flag, one_line_errors
-from .messages import one_line_messages
+from .flags import add_checkpoint_flag, one_line_errors, resolved_path
+from .messages import one_line_messages, to_stdout
 from .seq2seq import read_input_lines, settings_from_flags, warn_unknown
 
 # the train flags that are TagConfig fields of the same name
@@ -149,7 +149,7 @@ def run_train(args) -> int:
             raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
     values = settings_from_flags(args, FLAGS, saved_train, PATH_FLAGS)
     if args.text_file is not None:
-        values["text_file"] = str(Path(args.text_file).resolve())
+        values["text_file"] = resolved_path("TEXT", args.text_file)
     config = TagConfig.from_dict(values).validate()
     require(args.threads is None or args.threads >= 1, "--threads", args.threads, "a positive integer")
     from ..bench import set_blas_threads
@@ -158,7 +158,7 @@ def run_train(args) -> int:
     with one_line_messages("--hidden-size, --num-layers, --batch-size or --max-length"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
     if args.json and dist.is_root:
-        print(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
+        to_stdout(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
                                  "stop_reason": result.stop_reason, "train_seconds": round(result.train_seconds, 3),
                                  "validation": result.history[-1] if result.history else None,
                                  "test": None if result.test is None else result.test.to_dict()}))
@@ -173,8 +173,7 @@ def run_apply(args) -> int:
     lines = read_input_lines(args)
     restored, unknown = restore_lines(model, lines, vocabulary)
     warn_unknown(unknown, _unknown_examples(["".join(line.split()) for line in lines], vocabulary))
-    sys.stdout.write("".join(line + "\n" for line in restored))
-    sys.stdout.flush()
+    to_stdout("".join(line + "\n" for line in restored), end="")
     return 0
 
 
@@ -191,8 +190,8 @@ def run_eval(args) -> int:
     score = score_spacing(model, lines, vocabulary)
     warn_unknown(score.unknown_characters, _unknown_examples([c for c, _ in lines], vocabulary))
     if args.json:
-        print(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
+        to_stdout(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
     else:
-        print(f"spaces: precision {score.precision:.4f}, recall {score.recall:.4f}, F1 {score.f1:.4f}; "
+        to_stdout(f"spaces: precision {score.precision:.4f}, recall {score.recall:.4f}, F1 {score.f1:.4f}; "
               f"exact lines {100 * score.exact_line:.2f}% of {score.lines:,} ({checkpoint} weights of {args.run_dir})")
     return 0
