@@ -258,7 +258,9 @@ def test_kernel_tanh_is_within_a_few_ulp_of_numpy():
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_long_sequences_reuse_the_forwards_transposed_weight(cell, monkeypatch):
-    """L >= TRANSPOSE_MIN_STEPS: the forward's contiguous W_hh.T copy is the one the backward multiplies by."""
+    """L >= TRANSPOSE_MIN_STEPS with the transposed backward product: the forward's contiguous W_hh.T copy
+    is the one the backward multiplies by."""
+    monkeypatch.setattr(compiled, "TRANSPOSED_BACKWARD_PRODUCT", True)
     arrays = cell_arrays(cell, seed=3, steps=compiled.TRANSPOSE_MIN_STEPS + 5)
     expected = run_cell(recurrent_math, cell, arrays, None)
     used = []
@@ -365,11 +367,14 @@ def test_float64_layers_run_the_reference():
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("steps", [3, compiled.TRANSPOSE_MIN_STEPS + 2], ids=["short", "long"])
 @pytest.mark.parametrize("grads_given", [True, False], ids=["grads", "no_grads"])
-def test_compiled_time_loops_equal_the_python_loops_bit_for_bit(cell, steps, grads_given, monkeypatch):
+@pytest.mark.parametrize("transposed_product", [False, True], ids=["direct", "transposed"])
+def test_compiled_time_loops_equal_the_python_loops_bit_for_bit(cell, steps, grads_given, transposed_product,
+                                                                monkeypatch):
     """One compiled call per time loop (NumPy's sgemm called from compiled code) is the Python loop's
     every step, the same products and kernels: identical numbers."""
     if not compiled.COMPILED_TIME_LOOPS:
         pytest.skip("compiled code cannot call this NumPy's BLAS")
+    monkeypatch.setattr(compiled, "TRANSPOSED_BACKWARD_PRODUCT", transposed_product)
     arrays = cell_arrays(cell, seed=6, steps=steps, grads_given=grads_given)
     lengths = np.array([steps, 2, 1, steps, 3, 2])
     before = fast.calls["time_loop"]

@@ -16,7 +16,8 @@ Read ``recurrent_math.py`` for the math; this file only changes how it is execut
 - **Transposes made once per call.** ``W_hh.T`` is copied contiguous (32 rows at a time: NumPy's own
   transposing copy of a 2048 x 512 matrix takes 9x longer) when the sequence is long enough to pay for
   the copy (BLAS runs ~30% faster on it); short calls (sampling) use the strided view. The backward
-  reuses the forward's copy (``cache.weight_hh_t``).
+  multiplies by ``W_hh`` directly, or (``TRANSPOSED_BACKWARD_PRODUCT``) by the forward's copy
+  (``cache.weight_hh_t``).
 
 float32 NumPy arrays only (the layers send float64 to the reference); anything else is a TypeError.
 """
@@ -34,8 +35,9 @@ from .cell_steps import (gru_backward_step, gru_forward_step, lstm_activation_co
 
 # Below this many steps the transposed copy of W_hh costs more than it saves.
 TRANSPOSE_MIN_STEPS = 8
-# The backward product as (W_hh.T @ grad.T).T for long sequences (see BackwardProduct); else grad @ W_hh.
-TRANSPOSED_BACKWARD_PRODUCT = True
+# The backward product as (W_hh.T @ grad.T).T for long sequences (see BackwardProduct); else grad @ W_hh,
+# which measured faster on the 2-core EPYC with OpenBLAS's SkylakeX kernel (benchmarks/RESULTS.md).
+TRANSPOSED_BACKWARD_PRODUCT = False
 # Run each time loop as one compiled call (rnnlab.fast.time_loops) where compiled code can call NumPy's
 # sgemm; otherwise (or set to False) step in Python. Both give the same numbers.
 COMPILED_TIME_LOOPS = blas.available()
