@@ -95,18 +95,9 @@ def cpu_model() -> str:
 
 def compiled_path() -> str:
     """Whether training ran the compiled (numba) kernels: "on", "off" or "unknown"."""
-    try:
-        from rnnlab import fast
+    from rnnlab import fast
 
-        return "on" if fast.enabled() else "off"
-    except (ImportError, AttributeError):
-        pass
-    try:
-        from rnnlab.nn import fast_setup
-
-        return "on" if fast_setup.active_kernels_name() == "fast" else "off"
-    except (ImportError, AttributeError):
-        return "unknown"
+    return "on" if fast.enabled() else "off"
 
 
 def result_path(results: Path, corpus: str, name: str, budget: float, clock: str = "wall") -> Path:
