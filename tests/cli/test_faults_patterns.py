@@ -80,3 +80,25 @@ def test_symlink_loop_as_pairs_text_or_run_dir_is_one_line(runs, loop, tmp_path,
     fails(capsys, ["inspect", loop], "loop_a")
     fails(capsys, ["inspect", runs["lm"], loop], "loop_a")
     fails(capsys, ["plot", loop, "--out", tmp_path / "c.png"], "loop_a")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["seq2seq", "train", "pairs", "--out", "NEW", "--seed", "-1"], "--seed -1: must be an integer in [0, 2**63)"),
+    (["tag", "train", "text", "--out", "NEW", "--seed", "-1"], "--seed -1: must be an integer in [0, 2**63)"),
+    (["seq2seq", "data", "addition", "--count", "5", "--seed", "-1"], "--seed -1: must be an integer in [0, 2**63)"),
+    (["seq2seq", "train", "pairs", "--out", "NEW", "--epochs", "inf"], "--epochs inf: must be > 0 and finite"),
+    (["tag", "train", "text", "--out", "NEW", "--epochs", "inf"], "--epochs inf: must be > 0 and finite"),
+    (["seq2seq", "translate", "s2s", "--input", "abc", "--length-penalty", "inf"], "--length-penalty inf: must be"),
+    (["seq2seq", "data", "reverse", "--count", "99999999999"], "--count 99999999999: must be at most 1,000,000")])
+def test_flags_a_hostile_trial_found_are_one_line(argv, message, runs, tmp_path, capsys):
+    fails(capsys, [tmp_path / "new" if a == "NEW" else runs.get(a, a) for a in argv], message)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_device_or_an_empty_file_as_text_says_what_it_is(runs, tmp_path, capsys):
+    fails(capsys, ["eval", runs["lm"], "/dev/zero"], "/dev/zero is not a regular file")
+    fails(capsys, ["tag", "eval", runs["tagrun"], "/dev/zero"], "/dev/zero is not a regular file")
+    empty = tmp_path / "empty.tsv"
+    empty.write_bytes(b"")
+    line = fails(capsys, ["seq2seq", "eval", runs["s2s"], empty], "empty.tsv is empty")
+    assert "language model" not in line

@@ -8,12 +8,13 @@ takes the saved run's value).
 """
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError, require
-from .flags import add_checkpoint_flag, one_line_errors, resolved_path
+from .flags import add_checkpoint_flag, check_seed, one_line_errors, resolved_path
 from .messages import one_line_messages, to_stdout
 
 # the train flags that are Seq2SeqConfig fields of the same name
@@ -21,6 +22,7 @@ FLAGS = ("val_file", "encoding", "level", "model", "hidden_size", "num_layers", 
          "dropout", "dtype", "optimizer", "lr", "lr_decay", "lr_decay_every", "min_lr", "batch_size", "grad_clip",
          "teacher_forcing", "steps", "epochs", "time_budget", "eval_every", "eval_pairs", "beam", "seed")
 PATH_FLAGS = ("val_file",)
+MAX_COUNT = 1_000_000  # `seq2seq data --count`: about 40 s of generating; far more runs for hours
 
 
 def register(subparsers) -> None:
@@ -153,7 +155,8 @@ def _decoding_flags(parser) -> None:
 
 def _check_decoding_flags(args) -> None:
     require(args.beam >= 1, "--beam", args.beam, "a positive integer (1: greedy)")
-    require(args.length_penalty >= 0, "--length-penalty", args.length_penalty, ">= 0")
+    require(math.isfinite(args.length_penalty) and args.length_penalty >= 0, "--length-penalty",
+            args.length_penalty, ">= 0 and finite")
     require(args.batch_size >= 1, "--batch-size", args.batch_size, "a positive integer")
 
 
@@ -286,6 +289,9 @@ def run_data(args) -> int:
     from ..data.tasks import generate
 
     require(args.count >= 1, "--count", args.count, "a positive integer")
+    require(args.count <= MAX_COUNT, "--count", args.count, f"at most {MAX_COUNT:,} (write several files with "
+            f"different --seed for more)")
+    check_seed(args.seed)
     try:
         pairs = generate(args.task, args.count, args.seed)
     except ValueError as error:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 from pathlib import Path
 from typing import Iterable
 
@@ -95,8 +96,12 @@ def check_text_path(path) -> Path:
         raise RnnlabError(f"{path} is a directory, not a text file; pass the path of one text file")
     if not os.access(path, os.R_OK):
         raise RnnlabError(f"cannot read {path}: permission denied; fix its permissions or copy it somewhere readable")
-    if path.stat().st_size == 0:
-        raise RnnlabError(f"{path} is empty; a language model needs some text to learn from")
+    status = path.stat()
+    if not stat.S_ISREG(status.st_mode):  # /dev/zero, a pipe, a socket: no size, maybe no end
+        raise RnnlabError(f"{path} is not a regular file (a device, pipe or socket); save the text to a file "
+                          f"and pass that")
+    if status.st_size == 0:
+        raise RnnlabError(f"{path} is empty; give a file that holds some text")
     return path
 
 

@@ -102,7 +102,10 @@ class Seq2SeqConfig(Settings):
             value = getattr(self, flag)
             require(value is None or (isinstance(value, int) and value >= 1), "--" + flag.replace("_", "-"), value,
                     "a positive integer")
-        require(self.epochs is None or self.epochs > 0, "--epochs", self.epochs, "> 0")
+        require(self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs", self.epochs,
+                "> 0 and finite")
+        require(isinstance(self.seed, int) and 0 <= self.seed < 2 ** 63, "--seed", self.seed,
+                "an integer in [0, 2**63)")
         require(self.time_budget is None or self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
         require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
         require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
