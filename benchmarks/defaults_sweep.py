@@ -33,7 +33,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
+
+from rnnlab import bench  # noqa: E402  (cpu_name)
 
 LN2 = math.log(2.0)
 EVAL_CHARS = 100_000  # validation characters scored at the end (the first 100,000 of the validation split)
@@ -81,16 +82,6 @@ def corpus_file(name: str) -> str | None:
         folder = Path(os.environ.get("RNNLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
         return str(folder / "text" / "shakespeare.txt")
     return name
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def compiled_path() -> str:
@@ -173,7 +164,7 @@ def measure_one(settings: dict, corpus: str, budget: float, seed: int, clock: st
             "steps": steps, "chars_per_s": steps * settings["batch_size"] * settings["seq_len"] / seconds,
             "val_bpc": val_bpc, "test_bpc": None if result.test_loss is None else result.test_loss / LN2,
             "wall_s": wall, "first_line": log.getvalue().splitlines()[0] if log.getvalue() else "",
-            "compiled": compiled_path(), "cpu": cpu_model(), "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "compiled": compiled_path(), "cpu": bench.cpu_name(), "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from rnnlab.bench import (SUITE, BenchConfig, blas_info, char_batches, interleaved_medians,  # noqa: E402
+from rnnlab.bench import (SUITE, BenchConfig, blas_info, char_batches, cpu_name, interleaved_medians,  # noqa: E402
                           kernels_in_use, matmul_gflops, rnnlab_model, rnnlab_sampler, rnnlab_trainer,
                           torch_available, torch_sampler, torch_trainer, training_workload)
 
@@ -70,16 +70,6 @@ def text_ids(vocab_size: int = 65):
     table = np.full(256, vocab_size - 1, dtype=np.intp)
     table[ranked[: vocab_size - 1]] = np.arange(vocab_size - 1)
     return table[data]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def torch_matmul_gflops(size: int = 2048, seconds: float = 1.0) -> float:

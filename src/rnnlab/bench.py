@@ -18,9 +18,11 @@ dependency of rnnlab; without it rnnlab is measured alone.
 """
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -57,6 +59,17 @@ QUICK = [SUITE[0], SUITE[1]]
 # ------------------------------------------------------------------------------------------------
 # machine
 # ------------------------------------------------------------------------------------------------
+def cpu_name() -> str:
+    """The CPU model as /proc/cpuinfo names it (figures are recorded with it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def blas_info() -> dict:
     """The BLAS library NumPy calls, its kernel and thread count (via threadpoolctl when installed)."""
     try:
