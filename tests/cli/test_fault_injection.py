@@ -1,7 +1,7 @@
 """kill -9 at 20 moments across one training run, resuming after each: the final weights equal the uninterrupted
 run's bit for bit, metrics.jsonl holds every step exactly once, and no temporary file remains.
 
-The moments, four of each: at startup (a random instant after the process starts), mid-training (after a
+The moments, four of each: at startup (a random instant after the process starts, before it logs a new step), mid-training (after a
 random number of further steps), during an evaluation (just after the row of a step that evaluates), during a
 checkpoint write (the moment a temporary file appears), in a seeded random order; then during the final test
 scoring (after the run announces it), which only the run's last steps reach. Each process is `python -m rnnlab train` (a signal must reach a real process);
@@ -25,7 +25,7 @@ from rnnlab.training.rundir import RunDirectory
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="POSIX signals")]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STEPS = 120
+STEPS = 200  # room for the 16 kills before the end however fast the machine steps
 FLAGS = ["--steps", str(STEPS), "--hidden-size", "16", "--num-layers", "1", "--seq-len", "16", "--batch-size", "4",
          "--eval-every", "8", "--checkpoint-every", "3", "--eval-chars", "3000", "--sample-length", "40"]
 MOMENTS = ["startup", "mid-training", "evaluation", "checkpoint-write", "test-scoring"]
@@ -109,7 +109,10 @@ def wait_for(condition, training, timeout=60.0) -> bool:
 def strike(training, moment, out, rng) -> bool:
     """Kill ``training`` at ``moment``; whether the kill reached a live process."""
     if moment == "startup":
-        time.sleep(rng.uniform(0.0, 0.6))
+        # a random instant of the start-up, which ends when this process logs a step past the ones already there:
+        # a fixed sleep would outlast a fast machine's start-up and let the whole run finish unkilled
+        reached = max(logged_steps(out), default=0)
+        wait_for(lambda: max(logged_steps(out), default=0) > reached, training, timeout=rng.uniform(0.0, 0.6))
     elif moment == "mid-training":
         target = len(logged_steps(out)) + rng.randint(1, 6)
         wait_for(lambda: len(logged_steps(out)) >= target, training)
