@@ -75,7 +75,7 @@ def test_schedules_set_the_rate_of_each_step(tmp_path, text, capsys):
     assert after("6", "--lr-schedule", "step", "--lr-decay", "0.1", "--lr-decay-every", "1",
                  "--min-lr", "0.0005") == pytest.approx(0.0005)
     assert after("6", "--lr-schedule", "cosine", "--min-lr", "0.001") == pytest.approx(0.001)
-    assert after("3", "--warmup", "6") == pytest.approx(0.005)
+    assert after("3", "--warmup", "6") == pytest.approx(0.01 * 4 / 7)  # the rate of step 4: (t + 1) / (W + 1)
     assert after("3") == 0.01
     err = capsys.readouterr().err
     assert "lr 0.01 cosine to 0.001" in err and "x0.5 every 2 steps" in err and "warmup 6" in err

@@ -54,13 +54,13 @@ def test_warmup_cosine_follows_its_formula():
         scheduler.step()
     for t, lr in enumerate(seen):
         if t < warmup:
-            expected = base_lr * t / warmup
+            expected = base_lr * (t + 1) / (warmup + 1)
         elif t <= total:
             expected = min_lr + 0.5 * (base_lr - min_lr) * (1 + math.cos(math.pi * (t - warmup) / (total - warmup)))
         else:
             expected = min_lr
         assert lr == pytest.approx(expected, rel=1e-14, abs=1e-18), t
-    assert seen[0] == 0.0 and seen[warmup] == pytest.approx(base_lr) and seen[total] == pytest.approx(min_lr)
+    assert seen[0] == pytest.approx(base_lr / (warmup + 1)) and seen[warmup] == pytest.approx(base_lr) and seen[total] == pytest.approx(min_lr)
     assert all(a <= b for a, b in zip(seen[:warmup], seen[1:warmup + 1]))   # rising
     assert all(a >= b for a, b in zip(seen[warmup:total], seen[warmup + 1:total + 1]))   # falling
 
@@ -100,7 +100,7 @@ def test_warmup_step_follows_its_formula():
     base_lr, warmup, size, gamma, min_lr = 0.02, 4, 5, 0.7, 0.005
     scheduler = WarmupStepLR(Adam([Parameter(np.zeros(1))], lr=base_lr), warmup, size, gamma, min_lr)
     for t in range(40):
-        expected = base_lr * t / warmup if t < warmup else max(min_lr, base_lr * gamma ** ((t - warmup) // size))
+        expected = base_lr * (t + 1) / (warmup + 1) if t < warmup else max(min_lr, base_lr * gamma ** ((t - warmup) // size))
         assert scheduler.get_last_lr()[0] == pytest.approx(expected, rel=1e-14, abs=1e-18), t
         scheduler.step()
     assert scheduler.get_last_lr() == [min_lr]

@@ -78,7 +78,7 @@ class StepLR(LRScheduler):
     >>> scheduler = StepLR(SGD([Parameter(np.zeros(1))], lr=1.0), step_size=2, gamma=0.5)
     >>> lrs = []
     >>> for epoch in range(5):
-    ...     lrs.append(scheduler.get_last_lr()[0]); scheduler.step()
+    ...     lrs.append(round(scheduler.get_last_lr()[0], 6)); scheduler.step()
     >>> lrs
     [1.0, 1.0, 0.5, 0.5, 0.25]
     """
@@ -132,14 +132,15 @@ class WarmupCosineLR(LRScheduler):
 
     .. math::
         \gamma_t = \begin{cases}
-            \gamma_0 \, t / W & t < W \\
+            \gamma_0 \, (t + 1) / (W + 1) & t < W \\
             \gamma_{min} + \tfrac12 (\gamma_0 - \gamma_{min})
                 \left(1 + \cos\left(\pi \frac{t - W}{T - W}\right)\right) & W \le t \le T \\
             \gamma_{min} & t > T
         \end{cases}
 
-    So the very first step runs at lr 0 when ``W > 0`` (the moments of Adam still warm up), the
-    peak :math:`\gamma_0` is reached at :math:`t = W`, and :math:`\gamma_T = \gamma_{min}`.
+    So the warmup's steps run at :math:`\gamma_0/(W+1), 2\gamma_0/(W+1), \dots` (nanoGPT's
+    ``(it + 1) / (warmup_iters + 1)``: the first step already learns), the peak :math:`\gamma_0` is
+    reached at :math:`t = W`, and :math:`\gamma_T = \gamma_{min}`.
 
     >>> import numpy as np
     >>> from rnnlab.nn.module import Parameter
@@ -149,7 +150,7 @@ class WarmupCosineLR(LRScheduler):
     >>> for step in range(6):
     ...     lrs.append(round(scheduler.get_last_lr()[0], 6)); scheduler.step()
     >>> lrs
-    [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    [0.333333, 0.666667, 1.0, 0.5, 0.0, 0.0]
     """
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0,
@@ -167,7 +168,7 @@ class WarmupCosineLR(LRScheduler):
     def lr_at(self, step: int, base_lr: float) -> float:
         """The formula above, for one base learning rate."""
         if step < self.warmup_steps:
-            return base_lr * step / self.warmup_steps
+            return base_lr * (step + 1) / (self.warmup_steps + 1)
         if step >= self.total_steps:
             return self.min_lr if self.total_steps > self.warmup_steps else base_lr
         progress = (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)
@@ -188,7 +189,7 @@ class WarmupStepLR(LRScheduler):
 
     .. math::
         \gamma_t = \begin{cases}
-            \gamma_0 \, t / W & t < W \\
+            \gamma_0 \, (t + 1) / (W + 1) & t < W \\
             \max\left(\gamma_{min},\ \gamma_0 \cdot \text{gamma}^{\lfloor (t - W) / S \rfloor}\right) & t \ge W
         \end{cases}
 
@@ -199,9 +200,9 @@ class WarmupStepLR(LRScheduler):
     ...                          min_lr=0.3)
     >>> lrs = []
     >>> for step in range(8):
-    ...     lrs.append(scheduler.get_last_lr()[0]); scheduler.step()
+    ...     lrs.append(round(scheduler.get_last_lr()[0], 6)); scheduler.step()
     >>> lrs
-    [0.0, 0.5, 1.0, 1.0, 0.5, 0.5, 0.3, 0.3]
+    [0.333333, 0.666667, 1.0, 1.0, 0.5, 0.5, 0.3, 0.3]
     """
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int = 0, step_size: int = 1, gamma: float = 1.0,
@@ -221,7 +222,7 @@ class WarmupStepLR(LRScheduler):
     def lr_at(self, step: int, base_lr: float) -> float:
         """The formula above, for one base learning rate."""
         if step < self.warmup_steps:
-            return base_lr * step / self.warmup_steps
+            return base_lr * (step + 1) / (self.warmup_steps + 1)
         decays = (step - self.warmup_steps) // self.step_size
         return max(self.min_lr, base_lr * self.gamma ** decays)
 

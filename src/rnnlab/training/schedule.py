@@ -3,7 +3,7 @@
 
 With ``t`` the number of optimizer steps taken so far (the step being taken is ``t + 1``), ``lr0`` = ``--lr``,
 ``W`` = ``--warmup`` and ``T`` the run's last step, the rate rises linearly during the warmup
-(``lr0 * t / W`` for ``t < W``), then::
+(``lr0 * (t + 1) / (W + 1)`` for ``t < W``: the first step already learns), then::
 
     constant   lr0                                                       WarmupStepLR(gamma=1)
     step       max(min_lr, lr0 * decay ** ((t - W) // every))             WarmupStepLR
