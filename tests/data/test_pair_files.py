@@ -54,3 +54,18 @@ def test_split_of_few_pairs_keeps_one_for_validation(count, sizes):
 def test_one_pair_cannot_be_split():
     with pytest.raises(RnnlabError, match="p.tsv: 1 pair, too few"):
         split_pairs([("a", "b")], seed=0, source="p.tsv")
+
+
+@pytest.mark.parametrize("content, encoding", [
+    (b"1+1\t2\n\x00\x01\x02\x03" * 40, "utf-8"),       # binary: NUL
+    (b"caf\xe9\t1\n", "utf-8"),                        # Latin-1 read as UTF-8
+    (b"\xff\xff\xff\x7f", "utf-32"),                  # no code point
+])
+def test_an_unreadable_pairs_file_offers_no_bytes_flag(tmp_path, content, encoding):
+    # seq2seq and tag have no --bytes: their messages must not send the user to it
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(content)
+    with pytest.raises(RnnlabError) as raised:
+        read_pairs(path, encoding=encoding)
+    message = str(raised.value)
+    assert str(path) in message and "--encoding" in message and "--bytes" not in message and "\n" not in message

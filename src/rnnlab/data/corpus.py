@@ -28,7 +28,6 @@ Python's own standard library, which every machine with Python has.
 """
 from __future__ import annotations
 
-import codecs
 import glob
 import hashlib
 import json
@@ -41,8 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RnnlabError
-from .text import (Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, code_points, decode_error,
-                   undecodable)
+from .text import Vocabulary, canonical_encoding, check_text_path, code_points, decoded_chunks
 
 STREAM_THRESHOLD = 32 * 2**20     # files bigger than this are encoded in chunks into a memory-mapped cache
 CHUNK_BYTES = 2**18               # bytes read per step (temporaries: ~20 bytes per byte read, ~5 MB)
@@ -146,36 +144,16 @@ def _cache_key(digest: str, encoding: str, byte_mode: bool, vocab: Vocabulary | 
 
 
 def _read_symbols(path: Path, encoding: str, byte_mode: bool, chunk_bytes: int):
-    """Yield the file's symbols chunk by chunk, as integer arrays (code points, or byte values).
-
-    The incremental decoder keeps the bytes of a character cut by a chunk border until the next chunk,
-    so a character is never split; a bad byte is reported with its offset in the whole file.
-    """
-    decoder = None if byte_mode else codecs.getincrementaldecoder(encoding)(errors="strict")
-    offset = 0  # bytes of the file handed to the decoder so far
+    """Yield the file's symbols chunk by chunk, as integer arrays (code points, or byte values), a
+    character never split across chunks (:func:`~rnnlab.data.text.decoded_chunks`)."""
     with open(path, "rb") as file:
-        while True:
-            chunk = file.read(chunk_bytes)
-            final = not chunk
-            if byte_mode:
-                if final:
-                    return
+        if byte_mode:
+            while chunk := file.read(chunk_bytes):
                 yield np.frombuffer(chunk, dtype=np.uint8)
-                continue
-            pending = len(decoder.getstate()[0])  # bytes held back from earlier chunks
-            try:
-                text = decoder.decode(chunk, final)
-            except UnicodeDecodeError as error:
-                raise decode_error(error, path, encoding, offset - pending + error.start) from None
-            except UnicodeError as error:  # utf-16/utf-32 without a byte-order mark
-                raise undecodable(error, path, encoding) from None
-            if offset == 0:
-                check_looks_like_text(text, path)
-            offset += len(chunk)
+            return
+        for text in decoded_chunks(file, path, encoding, chunk_bytes):
             if text:
                 yield code_points(text)
-            if final:
-                return
 
 
 def scan_vocabulary(path, encoding: str = "utf-8", byte_mode: bool = False,

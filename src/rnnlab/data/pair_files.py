@@ -26,7 +26,7 @@ SPLIT = (0.90, 0.05, 0.05)   # train, validation, test: the shares of a pairs fi
 
 def read_pairs(path, encoding: str = "utf-8") -> list[tuple[str, str]]:
     """The ``(source, target)`` pairs of a pairs file, in file order; RnnlabError naming the first bad line."""
-    text = read_text(path, encoding=encoding)
+    text = read_text(path, encoding=encoding, bytes_hint=False)
     pairs = []
     for number, line in enumerate(text.split("\n"), start=1):
         line = line[:-1] if line.endswith("\r") else line

@@ -19,7 +19,6 @@ is not text in the encoding, a split that does not sum to 1 or leaves a part emp
 """
 from __future__ import annotations
 
-import codecs
 import errno
 import fnmatch
 import hashlib
@@ -33,7 +32,7 @@ import numpy as np
 from ..errors import RnnlabError
 from .corpus import (CHUNK_BYTES, _atomic_write, _make_cache_dir, default_corpus_path, encode_corpus,
                      file_digest, scan_vocabulary, split_ids)
-from .text import Vocabulary, canonical_encoding, check_looks_like_text, check_text_path, decode_error, undecodable
+from .text import Vocabulary, canonical_encoding, check_text_path, decoded_chunks
 
 DEFAULT_SPLIT = (0.9, 0.05, 0.05)
 SPLIT_PARTS = ("training", "validation", "test")
@@ -148,23 +147,10 @@ def _check_decodes(path: Path, encoding: str, byte_mode: bool) -> bool:
             if byte_mode:
                 file.seek(-1, os.SEEK_END)
                 return file.read(1) == b"\n"
-            decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-            offset, last = 0, ""
-            while True:
-                chunk = file.read(CHUNK_BYTES)
-                pending = len(decoder.getstate()[0])
-                try:
-                    text = decoder.decode(chunk, not chunk)
-                except UnicodeDecodeError as error:
-                    raise decode_error(error, path, encoding, offset - pending + error.start) from None
-                except UnicodeError as error:  # utf-16/utf-32 without a byte-order mark
-                    raise undecodable(error, path, encoding) from None
-                if offset == 0:
-                    check_looks_like_text(text, path)
-                offset += len(chunk)
+            last = ""
+            for text in decoded_chunks(file, path, encoding, CHUNK_BYTES):
                 last = text[-1:] or last
-                if not chunk:
-                    return last == "\n"
+            return last == "\n"
     except OSError as error:
         raise RnnlabError(f"cannot read {path}: {error.strerror or error}; fix its permissions or leave it "
                           f"out") from None

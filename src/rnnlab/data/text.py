@@ -105,35 +105,44 @@ def check_text_path(path) -> Path:
     return path
 
 
-def check_looks_like_text(sample: str, path) -> None:
+def _raw_bytes(bytes_hint: bool, phrase: str = ", or --bytes to model raw bytes") -> str:
+    """The ``--bytes`` way out of a message, for the commands that have that flag (``rnnlab train``)."""
+    return phrase if bytes_hint else ""
+
+
+def check_looks_like_text(sample: str, path, bytes_hint: bool = True) -> None:
     """Raise :class:`RnnlabError` if decoded ``sample`` (the start of a file) looks binary.
 
     A NUL character, or more than 10% control characters other than tab/newline/CR/FF/VT/ESC, means the
-    file is not text (an image, an archive, a UTF-16 file read as Latin-1 ...).
+    file is not text (an image, an archive, a UTF-16 file read as Latin-1 ...). ``bytes_hint``: the
+    message offers ``--bytes`` (only the character model has it).
     """
     sample = sample[:_BINARY_SAMPLE_CHARS]
     if not sample:
         return
     nul = sample.find("\x00")
     if nul >= 0:
-        raise RnnlabError(f"{path} looks like a binary file (NUL character at position {nul}); pass a text file, "
-                          f"the right --encoding (e.g. utf-16), or --bytes to model raw bytes")
+        raise RnnlabError(f"{path} looks like a binary file (NUL character at position {nul}); pass a text file"
+                          f"{_raw_bytes(bytes_hint, ',')} the right --encoding (e.g. utf-16){_raw_bytes(bytes_hint)}")
     points = code_points(sample)
     controls = ((points < 32) | ((points >= 127) & (points < 160))).sum()
     controls -= sum(sample.count(char) for char in _TEXT_CONTROLS)
     if controls > _MAX_CONTROL_FRACTION * len(sample):
         raise RnnlabError(f"{path} looks like a binary file ({controls} of its first {len(sample)} characters are "
-                          f"control characters); pass a text file, the right --encoding, or --bytes to model raw bytes")
+                          f"control characters); pass a text file{_raw_bytes(bytes_hint, ',')} the right --encoding"
+                          f"{_raw_bytes(bytes_hint)}")
 
 
-def undecodable(error: UnicodeError, path, encoding: str) -> RnnlabError:
+def undecodable(error: UnicodeError, path, encoding: str, bytes_hint: bool = True) -> RnnlabError:
     """A one-line :class:`RnnlabError` for a decoder that refuses the file as a whole (``utf-16`` and
     ``utf-32`` without a byte-order mark)."""
     return RnnlabError(f"{path}: cannot be decoded as {encoding} ({error}); pass the file's encoding with "
-                       f"--encoding (utf-16-le or utf-16-be for UTF-16 without a byte-order mark), or --bytes")
+                       f"--encoding (utf-16-le or utf-16-be for UTF-16 without a byte-order mark)"
+                       f"{_raw_bytes(bytes_hint, ', or --bytes')}")
 
 
-def decode_error(error: UnicodeDecodeError, path, encoding: str, byte_offset: int) -> RnnlabError:
+def decode_error(error: UnicodeDecodeError, path, encoding: str, byte_offset: int,
+                 bytes_hint: bool = True) -> RnnlabError:
     """A one-line :class:`RnnlabError` for a byte that ``encoding`` cannot decode at ``byte_offset`` of the file.
 
     A NUL byte near the start of what was being decoded means a binary file (an executable, an image),
@@ -143,15 +152,16 @@ def decode_error(error: UnicodeDecodeError, path, encoding: str, byte_offset: in
     nul = error.object.find(b"\x00", 0, _BINARY_SAMPLE_CHARS)
     if nul >= 0 and not encoding.startswith(("utf-16", "utf-32")):
         return RnnlabError(f"{path} looks like a binary file (NUL byte at byte offset {chunk_start + nul}); "
-                           f"pass a text file, the right --encoding (e.g. utf-16), or --bytes to model raw bytes")
+                           f"pass a text file{_raw_bytes(bytes_hint, ',')} the right --encoding (e.g. utf-16)"
+                           f"{_raw_bytes(bytes_hint)}")
     bad_byte = error.object[error.start:error.start + 1]
     shown = f"byte 0x{bad_byte[0]:02x}" if bad_byte else "an incomplete character"
     return RnnlabError(f"{path}: {shown} at byte offset {byte_offset} is not valid {encoding} ({error.reason}); "
                        f"pass the file's encoding with --encoding (e.g. --encoding cp1252 for Windows text, "
-                       f"latin-1, cp949) or use --bytes to model raw bytes")
+                       f"latin-1, cp949){_raw_bytes(bytes_hint, ' or use --bytes to model raw bytes')}")
 
 
-def read_text(path, encoding: str = "utf-8", byte_mode: bool = False) -> str | bytes:
+def read_text(path, encoding: str = "utf-8", byte_mode: bool = False, bytes_hint: bool = True) -> str | bytes:
     """Read a whole text file: a ``str`` of code points, or ``bytes`` in byte mode.
 
     Every user mistake is one :class:`RnnlabError` line naming the file: a missing or unreadable path, a
@@ -164,6 +174,7 @@ def read_text(path, encoding: str = "utf-8", byte_mode: bool = False) -> str | b
         path: the text file.
         encoding: any Python codec name (``"utf-8"``, ``"latin-1"``, ``"cp949"`` ...); ignored in byte mode.
         byte_mode: return the raw bytes instead of decoding them.
+        bytes_hint: whether the messages offer ``--bytes`` (a command without that flag passes False).
     """
     path = check_text_path(path)
     try:
@@ -176,13 +187,39 @@ def read_text(path, encoding: str = "utf-8", byte_mode: bool = False) -> str | b
     try:
         text = codecs.decode(data, encoding, "strict")
     except UnicodeDecodeError as error:
-        raise decode_error(error, path, encoding, error.start) from None
+        raise decode_error(error, path, encoding, error.start, bytes_hint) from None
     except UnicodeError as error:
-        raise undecodable(error, path, encoding) from None
+        raise undecodable(error, path, encoding, bytes_hint) from None
     if not text:  # e.g. a file holding only a byte-order mark
-        raise RnnlabError(f"{path} holds no text once decoded as {encoding}; a language model needs some text")
-    check_looks_like_text(text, path)
+        raise RnnlabError(f"{path} holds no text once decoded as {encoding}; give a file that holds some text")
+    check_looks_like_text(text, path, bytes_hint)
     return text
+
+
+def decoded_chunks(file, path, encoding: str, chunk_bytes: int):
+    """Yield the text of the open binary ``file`` chunk by chunk (a chunk's text may be empty).
+
+    The incremental decoder keeps the bytes of a character cut by a chunk border until the next chunk,
+    so a character is never split; a bad byte is reported with its offset in the whole file, and the
+    first chunk goes through :func:`check_looks_like_text`.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0  # bytes of the file handed to the decoder so far
+    while True:
+        chunk = file.read(chunk_bytes)
+        pending = len(decoder.getstate()[0])  # bytes held back from earlier chunks
+        try:
+            text = decoder.decode(chunk, not chunk)
+        except UnicodeDecodeError as error:
+            raise decode_error(error, path, encoding, offset - pending + error.start) from None
+        except UnicodeError as error:  # utf-16/utf-32 without a byte-order mark
+            raise undecodable(error, path, encoding) from None
+        if offset == 0:
+            check_looks_like_text(text, path)
+        offset += len(chunk)
+        yield text
+        if not chunk:
+            return
 
 
 # ---------------------------------------------------------------------------------------------------
