@@ -20,6 +20,10 @@ Read ``recurrent_math.py`` for the math; this file only changes how it is execut
   (``cache.weight_hh_t``).
 
 float32 NumPy arrays only (the layers send float64 to the reference); anything else is a TypeError.
+
+:data:`TWINS` offers the compiled forward/backward of each registered cell that has them, by the
+same mode name as :data:`rnnlab.nn.recurrent_math.CELLS` and with :class:`~rnnlab.nn.recurrent_math.Cell`'s
+signatures; a mode without a twin runs the reference (:func:`rnnlab.nn.recurrent.cell_for`).
 """
 from __future__ import annotations
 
@@ -403,3 +407,47 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache):
     grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih, "weight_hh": grad_weight_hh,
              "bias_hh": grad_bias_hh}
     return grad_x, grad_rec + grad_carry, grads
+
+
+# ------------------------------------------------------------------------------------------------
+# the compiled twins of the registered cells, by mode name (rnnlab.nn.recurrent_math.Cell's signatures)
+# ------------------------------------------------------------------------------------------------
+def _rnn_cell_forward(x, state, weights, lengths, nonlinearity="tanh"):
+    output, h_n, cache = rnn_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
+                                     weights["bias_hh"], nonlinearity, lengths)
+    return output, (h_n,), cache
+
+
+def _rnn_cell_backward(grad_output, grad_state, cache):
+    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache)
+    return grad_x, (grad_h0,), grads
+
+
+def _lstm_cell_forward(x, state, weights, lengths):
+    output, h_n, c_n, cache = lstm_forward(x, state[0], state[1], weights["weight_ih"], weights["bias_ih"],
+                                           weights["weight_hh"], weights["bias_hh"], weights["weight_hr"], lengths)
+    return output, (h_n, c_n), cache
+
+
+def _lstm_cell_backward(grad_output, grad_state, cache):
+    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache)
+    return grad_x, (grad_h0, grad_c0), grads
+
+
+def _gru_cell_forward(x, state, weights, lengths):
+    output, h_n, cache = gru_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
+                                     weights["bias_hh"], lengths)
+    return output, (h_n,), cache
+
+
+def _gru_cell_backward(grad_output, grad_state, cache):
+    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache)
+    return grad_x, (grad_h0,), grads
+
+
+TWINS = {  # mode -> (forward, backward); the options (RNN's nonlinearity) come from the registered Cell
+    "RNN_TANH": (_rnn_cell_forward, _rnn_cell_backward),
+    "RNN_RELU": (_rnn_cell_forward, _rnn_cell_backward),
+    "LSTM": (_lstm_cell_forward, _lstm_cell_backward),
+    "GRU": (_gru_cell_forward, _gru_cell_backward),
+}

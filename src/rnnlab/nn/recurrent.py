@@ -4,13 +4,16 @@ with hand-written backward passes (the one-step cells are in :mod:`rnnlab.nn.cel
 :class:`RNNBase` holds everything the three layers share: parameters created in a layer x direction
 loop from PyTorch's name templates (``weight_ih_l{k}{suffix}``), initialisation, input and state shape
 checks, variable ``lengths``, dropout between layers, time reversal for the reverse direction,
-``extra_repr``. The math of each cell over a whole sequence (input projection, recurrence, every
-gradient) lives in :mod:`rnnlab.nn.recurrent_math`; its compiled twin, with the same functions and
-caches, in :mod:`rnnlab.fast.recurrent`. :func:`cell_math` picks one per forward through the one
-switch, :func:`rnnlab.fast.enabled`, and the forward's choice also runs its backward.
+``extra_repr``. It never branches on the mode: what differs between cells (gate count, state
+tensors, the math over a whole sequence with every gradient) is the mode's
+:class:`~rnnlab.nn.recurrent_math.Cell` in the registry :data:`rnnlab.nn.recurrent_math.CELLS`.
+:func:`cell_for` picks, once per layer forward, its compiled twin (:data:`rnnlab.fast.recurrent.TWINS`,
+same caches) or the reference through the one switch, :func:`rnnlab.fast.enabled`, and the forward's
+choice also runs its backward.
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import warnings
 from typing import Any, NamedTuple
@@ -23,7 +26,7 @@ from .module import Module, Parameter
 from .recurrent_layout import (RecurrentLayout, check_greater_than_zero, check_lengths, check_types, reverse_time,
                                uniform_init)
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "cell_math"]
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "cell_math", "cell_for"]
 
 
 def cell_math(dtype):
@@ -37,12 +40,21 @@ def cell_math(dtype):
     return recurrent_math
 
 
+def cell_for(mode: str, dtype) -> recurrent_math.Cell:
+    """The registered cell ``mode`` as it runs for parameters of ``dtype``: with its compiled twin's
+    forward and backward when :func:`cell_math` picks the compiled module and it has one for ``mode``,
+    otherwise the reference's (a cell with no twin runs the reference on either path)."""
+    cell = recurrent_math.CELLS[mode]
+    twin = getattr(cell_math(dtype), "TWINS", {}).get(mode)
+    return cell if twin is None else dataclasses.replace(cell, forward=twin[0], backward=twin[1])
+
+
 _PARAMETER_ORDER = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # PyTorch's registration order
 
 
 class _ForwardCache(NamedTuple):
     """What :meth:`RNNBase.backward` needs from the forward (beside each direction's cell cache)."""
-    math: Any                 # the module that ran the forward (recurrent_math or fast.recurrent)
+    cell: Any                 # the Cell that ran the forward (compiled twin or reference): runs the backward
     cell_caches: list         # [layer][direction] -> the cell's named cache
     dropout_masks: list       # [layer] -> the mask on that layer's input, or None
     lengths: Any              # (N,) ints, or None
@@ -59,7 +71,8 @@ class RNNBase(RecurrentLayout, Module):
     r"""Base class of :class:`RNN`, :class:`LSTM` and :class:`GRU` (PyTorch's ``RNNBase``).
 
     Args:
-        mode: ``'RNN_TANH'``, ``'RNN_RELU'``, ``'LSTM'`` or ``'GRU'``.
+        mode: ``'RNN_TANH'``, ``'RNN_RELU'``, ``'LSTM'``, ``'GRU'``, or any other name registered with
+            :func:`rnnlab.nn.recurrent_math.register_cell` (its ``Cell`` gives the gate count and states).
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size:
             as in :class:`LSTM`.
         dtype: ``float32`` (the default, see :func:`rnnlab.set_default_dtype`) or ``float64``.
@@ -110,8 +123,6 @@ class RNNBase(RecurrentLayout, Module):
     numbers, and each layer's input projection becomes one matrix product over all steps.
     """
 
-    _gates_per_mode = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0, dtype=None):
@@ -131,9 +142,9 @@ class RNNBase(RecurrentLayout, Module):
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
             raise ValueError("proj_size has to be smaller than hidden_size")
-        if mode not in self._gates_per_mode:
+        if mode not in recurrent_math.CELLS:
             raise ValueError("Unrecognized RNN mode: " + str(mode))
-        if proj_size > 0 and mode != "LSTM":
+        if proj_size > 0 and not recurrent_math.CELLS[mode].projection:
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
 
         self.mode = mode
@@ -148,7 +159,7 @@ class RNNBase(RecurrentLayout, Module):
         self.dtype = backend.resolve_dtype(dtype)
 
         num_directions = 2 if bidirectional else 1
-        gate_size = self._gates_per_mode[mode] * hidden_size
+        gate_size = recurrent_math.CELLS[mode].gates * hidden_size
         real_hidden_size = proj_size if proj_size > 0 else hidden_size
         xp = backend.xp
         self._weight_names = []  # [layer][direction] -> {"weight_ih", ...} -> parameter name or None
@@ -201,10 +212,11 @@ class RNNBase(RecurrentLayout, Module):
             s += ", bidirectional={bidirectional}"
         return s.format(**self.__dict__)
 
-    # --- the parts that differ between RNN, LSTM and GRU ----------------------------------------
+    # --- what the mode's registered Cell decides --------------------------------------------------
     @property
-    def _is_lstm(self) -> bool:
-        return self.mode == "LSTM"
+    def _cell(self) -> recurrent_math.Cell:
+        """This mode's entry of :data:`rnnlab.nn.recurrent_math.CELLS` (the reference functions)."""
+        return recurrent_math.CELLS[self.mode]
 
     @property
     def _output_size(self) -> int:
@@ -213,31 +225,6 @@ class RNNBase(RecurrentLayout, Module):
     @property
     def _num_directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    def _run_cell(self, math, x, state, weights, lengths):
-        """One layer and direction over the whole sequence: -> output, [h_n (, c_n)], cell cache."""
-        if self.mode == "LSTM":
-            output, h_n, c_n, cache = math.lstm_forward(x, state[0], state[1], weights["weight_ih"], weights["bias_ih"],
-                                                        weights["weight_hh"], weights["bias_hh"],
-                                                        weights["weight_hr"], lengths)
-            return output, (h_n, c_n), cache
-        if self.mode == "GRU":
-            output, h_n, cache = math.gru_forward(x, state[0], weights["weight_ih"], weights["bias_ih"],
-                                                  weights["weight_hh"], weights["bias_hh"], lengths)
-        else:
-            nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
-            output, h_n, cache = math.rnn_forward(x, state[0], weights["weight_ih"], weights["bias_ih"],
-                                                  weights["weight_hh"], weights["bias_hh"], nonlinearity, lengths)
-        return output, (h_n,), cache
-
-    def _run_cell_backward(self, math, grad_output, grad_state, cache):
-        """-> grad_x, [grad_h_0 (, grad_c_0)], {parameter key: gradient or None}"""
-        if self.mode == "LSTM":
-            grad_x, grad_h0, grad_c0, grads = math.lstm_backward(grad_output, grad_state[0], grad_state[1], cache)
-            return grad_x, (grad_h0, grad_c0), grads
-        backward = math.gru_backward if self.mode == "GRU" else math.rnn_backward
-        grad_x, grad_h0, grads = backward(grad_output, grad_state[0], cache)
-        return grad_x, (grad_h0,), grads
 
     # --- forward ----------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
@@ -274,7 +261,7 @@ class RNNBase(RecurrentLayout, Module):
         states = self._prepare_state(hx, batched, batch, dtype)
         if lengths is not None:
             lengths = check_lengths(lengths, batch, num_steps)
-        math = cell_math(dtype)
+        cell = cell_for(self.mode, dtype)  # once per forward: no per-step dispatch
         final_states = [[] for _ in states]
         dropout_masks, cell_caches = [], []
         layer_input = x
@@ -284,7 +271,7 @@ class RNNBase(RecurrentLayout, Module):
             for direction in range(self._num_directions):
                 index = layer * self._num_directions + direction
                 output, final, cache = self._forward_direction(
-                    math, layer, direction, layer_input, [state[index] for state in states], lengths,
+                    cell, layer, direction, layer_input, [state[index] for state in states], lengths,
                     projected=projected and layer == 0)
                 outputs.append(output)
                 caches.append(cache)
@@ -296,7 +283,7 @@ class RNNBase(RecurrentLayout, Module):
         output = layer_input  # (L, N, D * H_out)
         finals = [backend.xp.stack(collected) for collected in final_states]
         if backend.is_grad_enabled():
-            self._cache = _ForwardCache(math, cell_caches, dropout_masks, lengths, batched, output.shape,
+            self._cache = _ForwardCache(cell, cell_caches, dropout_masks, lengths, batched, output.shape,
                                         [f.shape for f in finals], dtype)
         return self._user_layout(output, finals, batched)
 
@@ -316,7 +303,7 @@ class RNNBase(RecurrentLayout, Module):
         return {key: None if name is None else getattr(self, name).data
                 for key, name in self._weight_names[layer][direction].items()}
 
-    def _forward_direction(self, math, layer, direction, x, state, lengths, projected):
+    def _forward_direction(self, cell, layer, direction, x, state, lengths, projected):
         """One direction of one layer: the reverse direction reads each sequence backwards (within its
         own length) and its output is turned back around."""
         weights = self._weights(layer, direction)
@@ -324,7 +311,7 @@ class RNNBase(RecurrentLayout, Module):
             weights["weight_ih"] = weights["bias_ih"] = None
         if direction == 1:
             x = reverse_time(x, lengths)
-        output, final, cache = self._run_cell(math, x, state, weights, lengths)
+        output, final, cache = cell.forward(x, tuple(state), weights, lengths, **cell.options)
         if direction == 1:
             output = reverse_time(output, lengths)
         return output, final, cache
@@ -368,8 +355,8 @@ class RNNBase(RecurrentLayout, Module):
             grad_out = grad_layer_output[:, :, direction * out_size:(direction + 1) * out_size]
             if direction == 1:
                 grad_out = reverse_time(grad_out, cache.lengths)
-        grad_x, grad_start, grads = self._run_cell_backward(cache.math, grad_out, grad_final,
-                                                            cache.cell_caches[layer][direction])
+        grad_x, grad_start, grads = cache.cell.backward(grad_out, tuple(grad_final),
+                                                        cache.cell_caches[layer][direction])
         names = self._weight_names[layer][direction]
         for key, grad in grads.items():
             if grad is not None and names[key] is not None:

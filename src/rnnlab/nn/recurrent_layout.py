@@ -84,8 +84,10 @@ def check_greater_than_zero(*sizes) -> None:
 
 class RecurrentLayout:
     """The layouts and shape checks of :class:`rnnlab.nn.RNNBase` (a mixin: it reads the layer's ``mode``,
-    ``batch_first``, sizes, ``_is_lstm`` and ``_output_size``). Inside, everything is time-major
-    ``(L, N, features)``; states ``(D * num_layers, N, H)``."""
+    ``batch_first``, sizes, ``_output_size`` and ``_cell``, the mode's registered
+    :class:`~rnnlab.nn.recurrent_math.Cell`: its gate count and ``state_names``). Inside, everything is
+    time-major ``(L, N, features)``; states ``(D * num_layers, N, H)``, ``h`` first (``H_out``
+    features), the others (LSTM's ``c``) ``hidden_size``; more than one state is a tuple for the user."""
 
     def _dim_error(self, ndim: int) -> str:
         # PyTorch's wording differs by one word between RNN and LSTM/GRU; keep it.
@@ -95,10 +97,9 @@ class RecurrentLayout:
 
     def _state_shapes(self, batch: int) -> list[tuple]:
         layers_x_directions = self.num_layers * (2 if self.bidirectional else 1)
-        shapes = [(layers_x_directions, batch, self._output_size)]
-        if self._is_lstm:
-            shapes.append((layers_x_directions, batch, self.hidden_size))
-        return shapes
+        h_shape = (layers_x_directions, batch, self._output_size)
+        other_shape = (layers_x_directions, batch, self.hidden_size)
+        return [h_shape] + [other_shape] * (len(self._cell.state_names) - 1)
 
     def _prepare_state(self, hx, batched: bool, batch: int, dtype) -> list:
         """``hx`` in the user's layout -> a list of time-major ``(D*num_layers, N, H)`` arrays (zeros if None)."""
@@ -106,16 +107,17 @@ class RecurrentLayout:
         shapes = self._state_shapes(batch)
         if hx is None:
             return [xp.zeros(shape, dtype=dtype) for shape in shapes]
-        if self._is_lstm:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError("LSTM expects hx as a tuple (h_0, c_0)")
-            states = [as_float_array(hx[0], dtype, "h_0"), as_float_array(hx[1], dtype, "c_0")]
+        names = self._cell.state_names
+        if len(names) > 1:  # LSTM's (h_0, c_0), with PyTorch's messages
+            if not isinstance(hx, (tuple, list)) or len(hx) != len(names):
+                raise TypeError(f"{self.mode} expects hx as a tuple ({', '.join(n + '_0' for n in names)})")
+            states = [as_float_array(state, dtype, f"{name}_0") for state, name in zip(hx, names)]
             want = 3 if batched else 2
-            if states[0].ndim != want or states[1].ndim != want:
+            if any(state.ndim != want for state in states):
                 kind = "batched 3-D" if batched else "unbatched 2-D"
                 raise ValueError(f"For {kind} input, hx and cx should also be {want}-D but got "
-                                 f"({states[0].ndim}-D, {states[1].ndim}-D) tensors")
-            messages = ["Expected hidden[0] size {}, got {}", "Expected hidden[1] size {}, got {}"]
+                                 f"({', '.join(f'{state.ndim}-D' for state in states)}) tensors")
+            messages = [f"Expected hidden[{k}] size {{}}, got {{}}" for k in range(len(names))]
         else:
             states = [as_float_array(hx, dtype, "h_0")]
             if batched and states[0].ndim != 3:
@@ -141,22 +143,23 @@ class RecurrentLayout:
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
         if projected:
-            gate_size = self._gates_per_mode[self.mode] * self.hidden_size
+            gates = self._cell.gates
+            gate_size = gates * self.hidden_size
             if x.shape[-1] != gate_size:
-                raise ValueError(f"input_projection.size(-1) must be equal to {self._gates_per_mode[self.mode]} * "
+                raise ValueError(f"input_projection.size(-1) must be equal to {gates} * "
                                  f"hidden_size. Expected {gate_size}, got {x.shape[-1]}")
         elif x.shape[-1] != self.input_size:
             raise ValueError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}")
         return x, batched
 
     def _user_layout(self, sequence, states, batched: bool):
-        """Time-major results -> the user's layout (unbatched, batch_first); LSTM states as a tuple."""
+        """Time-major results -> the user's layout (unbatched, batch_first); several states (LSTM) as a tuple."""
         if not batched:
             sequence = sequence[:, 0, :]
             states = [s[:, 0, :] for s in states]
         elif self.batch_first:
             sequence = backend.xp.ascontiguousarray(sequence.transpose(1, 0, 2))
-        return sequence, (states[0], states[1]) if self._is_lstm else states[0]
+        return sequence, tuple(states) if len(states) > 1 else states[0]
 
     def _to_time_major(self, grad, shape, batched: bool, what: str, dtype, is_output: bool):
         """A gradient in the user's layout -> time-major, checked against the forward's result shape."""
@@ -178,13 +181,14 @@ class RecurrentLayout:
         return grad
 
     def _time_major_grad_states(self, grad_state, cache) -> list:
-        if self._is_lstm:
+        names = [f"grad_{name}_n" for name in self._cell.state_names]
+        if len(names) > 1:
             if grad_state is None:
-                grad_state = (None, None)
-            if not isinstance(grad_state, (tuple, list)) or len(grad_state) != 2:
-                raise TypeError("LSTM.backward expects grad_state as a tuple (grad_h_n, grad_c_n) or None")
+                grad_state = (None,) * len(names)
+            if not isinstance(grad_state, (tuple, list)) or len(grad_state) != len(names):
+                raise TypeError(f"{self.mode}.backward expects grad_state as a tuple ({', '.join(names)}) or None")
             grad_states = list(grad_state)
         else:
             grad_states = [grad_state]
-        return [self._to_time_major(g, shape, cache.batched, ("grad_h_n", "grad_c_n")[k], cache.dtype, False)
-                for k, (g, shape) in enumerate(zip(grad_states, cache.state_shapes))]
+        return [self._to_time_major(g, shape, cache.batched, name, cache.dtype, False)
+                for g, shape, name in zip(grad_states, cache.state_shapes, names)]

@@ -30,10 +30,21 @@ The caches are named tuples, the same types for this reference and the compiled 
 (:mod:`rnnlab.fast.recurrent`, the same six functions with the same signatures); ``None`` when
 gradients are disabled (:func:`rnnlab.no_grad`). The output is a view of the cached states, read-only
 while a backward still needs them. Derivations: ``docs/backprop.md``.
+
+The cell registry. :data:`CELLS` maps each mode of :class:`rnnlab.nn.RNNBase` (``"RNN_TANH"``,
+``"RNN_RELU"``, ``"LSTM"``, ``"GRU"``) to a :class:`Cell`: its gate count, its state tensors and a
+uniform forward/backward pair over the functions above. The layers read everything they need of a
+mode from there, so a new cell is its two functions, their two adapters and ONE line::
+
+    register_cell("MY_CELL", Cell(gates=2, state_names=("h",), forward=..., backward=...))
+
+after which ``RNNBase("MY_CELL", input_size, hidden_size, ...)`` runs it (stacked, bidirectional,
+with ``lengths`` and dropout). A compiled twin in :data:`rnnlab.fast.recurrent.TWINS` is optional.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
 
 from .. import backend
 
@@ -78,6 +89,48 @@ class GRUCache(NamedTuple):
     weight_hh_t: Array
     has_bias: bool
     active: Array
+
+
+# ------------------------------------------------------------------------------------------------
+# the registry: all that RNNBase knows of a mode
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """A recurrent cell as :class:`rnnlab.nn.RNNBase` runs it, one layer and direction at a time.
+
+    ``forward(x, state, weights, lengths, **options) -> (output, state_n, cache)``
+        ``x`` (L,N,H_in), or the caller's projection (L,N,G) when ``weights["weight_ih"]`` is None;
+        ``state`` a tuple of one (N,·) array per entry of ``state_names`` (``h`` first, H_out features;
+        the others H); ``weights`` {"weight_ih", "bias_ih", "weight_hh", "bias_hh", "weight_hr"} ->
+        array or None; ``lengths`` (N,) ints or None. ``output`` (L,N,H_out), ``state_n`` a tuple like
+        ``state``, ``cache`` whatever the backward needs (None under :func:`rnnlab.no_grad`).
+    ``backward(grad_output, grad_state_n, cache) -> (grad_x, grad_state_0, grads)``
+        ``grad_output`` (L,N,H_out) or None, ``grad_state_n`` a tuple like ``state`` (entries may be
+        None: zero); ``grads`` {weights key: gradient or None}, keyed like ``weights``.
+    """
+    gates: int                  # G = gates * hidden_size: the rows of weight_ih, weight_hh and the biases
+    state_names: tuple          # ("h",) or ("h", "c"): the state tensors, for shapes and messages
+    forward: Callable
+    backward: Callable
+    options: dict = field(default_factory=dict)  # keyword arguments of forward (RNN's nonlinearity)
+    projection: bool = False    # takes proj_size > 0 (weights["weight_hr"]), as LSTM does
+
+
+CELLS: dict[str, Cell] = {}  # mode name -> Cell, filled by register_cell (the end of each cell's section)
+
+
+def register_cell(mode: str, cell: Cell) -> Cell:
+    """Make ``mode`` a mode of :class:`rnnlab.nn.RNNBase`. A name already taken is a ValueError
+    (:func:`unregister_cell` it first)."""
+    if mode in CELLS:
+        raise ValueError(f"the recurrent mode {mode!r} is already registered")
+    CELLS[mode] = cell
+    return cell
+
+
+def unregister_cell(mode: str) -> None:
+    """Remove ``mode`` from :data:`CELLS` (a no-op when absent); layers built with it stop working."""
+    CELLS.pop(mode, None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,6 +291,23 @@ def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
     return grad_x, grad_h, grads
 
 
+def rnn_cell_forward(x, state, weights, lengths, nonlinearity="tanh"):
+    """:class:`Cell` adapter of :func:`rnn_forward`: state ``(h0,)`` -> output, ``(h_n,)``, RNNCache"""
+    output, h_n, cache = rnn_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
+                                     weights["bias_hh"], nonlinearity, lengths)
+    return output, (h_n,), cache
+
+
+def rnn_cell_backward(grad_output, grad_state, cache):
+    """:class:`Cell` adapter of :func:`rnn_backward`: -> grad_x, ``(grad_h0,)``, grads"""
+    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache)
+    return grad_x, (grad_h0,), grads
+
+
+register_cell("RNN_TANH", Cell(1, ("h",), rnn_cell_forward, rnn_cell_backward, {"nonlinearity": "tanh"}))
+register_cell("RNN_RELU", Cell(1, ("h",), rnn_cell_forward, rnn_cell_backward, {"nonlinearity": "relu"}))
+
+
 # ------------------------------------------------------------------------------------------------
 # LSTM:  i, f, g, o = split(x_t W_ih.T + b_ih + h_{t-1} W_hh.T + b_hh)  (sigmoid, sigmoid, tanh, sigmoid)
 #        c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)   [ then h_t = h_t @ W_hr.T with projections ]
@@ -331,6 +401,22 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
     return grad_x, grad_h, grad_c, grads
 
 
+def lstm_cell_forward(x, state, weights, lengths):
+    """:class:`Cell` adapter of :func:`lstm_forward`: state ``(h0, c0)`` -> output, ``(h_n, c_n)``, LSTMCache"""
+    output, h_n, c_n, cache = lstm_forward(x, state[0], state[1], weights["weight_ih"], weights["bias_ih"],
+                                           weights["weight_hh"], weights["bias_hh"], weights["weight_hr"], lengths)
+    return output, (h_n, c_n), cache
+
+
+def lstm_cell_backward(grad_output, grad_state, cache):
+    """:class:`Cell` adapter of :func:`lstm_backward`: -> grad_x, ``(grad_h0, grad_c0)``, grads"""
+    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache)
+    return grad_x, (grad_h0, grad_c0), grads
+
+
+register_cell("LSTM", Cell(4, ("h", "c"), lstm_cell_forward, lstm_cell_backward, projection=True))
+
+
 # ------------------------------------------------------------------------------------------------
 # GRU:  r = sigmoid(x_r + h W_hr.T + b_hr);  z = sigmoid(x_z + h W_hz.T + b_hz)
 #       n = tanh(x_n + r * (h W_hn.T + b_hn));  h_t = (1 - z) * n + z * h_{t-1}
@@ -406,3 +492,19 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache):
         grad_h = grad_h_prev
     grad_x, grads = parameter_grads(grad_x_proj, cache, grad_hidden_gates=grad_hidden_gates_all)
     return grad_x, grad_h, grads
+
+
+def gru_cell_forward(x, state, weights, lengths):
+    """:class:`Cell` adapter of :func:`gru_forward`: state ``(h0,)`` -> output, ``(h_n,)``, GRUCache"""
+    output, h_n, cache = gru_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
+                                     weights["bias_hh"], lengths)
+    return output, (h_n,), cache
+
+
+def gru_cell_backward(grad_output, grad_state, cache):
+    """:class:`Cell` adapter of :func:`gru_backward`: -> grad_x, ``(grad_h0,)``, grads"""
+    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache)
+    return grad_x, (grad_h0,), grads
+
+
+register_cell("GRU", Cell(3, ("h",), gru_cell_forward, gru_cell_backward))
