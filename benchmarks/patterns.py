@@ -121,64 +121,13 @@ def run_spacing(args) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------
-# the same model in PyTorch
+# the same model in PyTorch (the twin: benchmarks/torch_seq2seq.py, shared with speed.py)
 # ---------------------------------------------------------------------------------------------------
 
-def torch_model(torch, model):
-    """The Seq2Seq's twin in torch.nn, with its weights (the parameter names are PyTorch's)."""
-    nn = torch.nn
-    classes = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-    H, E, D = model.hidden_size, model.embedding_size, 2 if model.bidirectional else 1
-    twin = nn.Module()
-    twin.source_embedding = nn.Embedding(model.source_vocab_size, E, padding_idx=model.pad_id)
-    twin.encoder = classes[model.cell](E, H, model.num_layers, bidirectional=model.bidirectional)
-    if model.bidirectional:
-        twin.bridge_h = nn.Linear(2 * H, H)
-        if model.cell == "lstm":
-            twin.bridge_c = nn.Linear(2 * H, H)
-    twin.target_embedding = nn.Embedding(model.target_vocab_size, E, padding_idx=model.pad_id)
-    twin.decoder = classes[model.cell](E, H, model.num_layers)
-    if model.attention_score is not None:
-        twin.attention = nn.Module()
-        for name, param in model.attention.named_parameters():
-            twin.attention.register_parameter(name, nn.Parameter(torch.zeros(param.shape)))
-        twin.combine = nn.Linear(D * H + H, H)
-    twin.output_projection = nn.Linear(H, model.target_vocab_size)
-    twin.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in model.state_dict().items()})
-    return twin
+def torch_greedy(model, twin, pairs, source_vocabulary, target_vocabulary, batch_size=256):
+    import torch
+    from torch_seq2seq import encode, features
 
-
-def torch_encode(torch, model, twin, source, lengths):
-    nn = torch.nn
-    embedded = twin.source_embedding(source)
-    packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, enforce_sorted=False)
-    out, state = twin.encoder(packed)
-    out, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=source.shape[0])        # (S, N, D*H)
-    parts = list(state) if model.cell == "lstm" else [state]
-    if model.bidirectional:
-        joined = [torch.cat([p[0::2], p[1::2]], dim=-1) for p in parts]
-        parts = [torch.tanh(twin.bridge_h(joined[0]))] + [twin.bridge_c(j) for j in joined[1:]]
-    padding = torch.arange(source.shape[0])[None, :] >= lengths[:, None]                  # (N, S)
-    return out, (tuple(parts) if model.cell == "lstm" else parts[0]), padding
-
-
-def torch_features(torch, model, twin, dec_out, enc_out, padding):
-    if model.attention_score is None:
-        return dec_out
-    Q, K = dec_out.transpose(0, 1), enc_out.transpose(0, 1)                 # (N, T, H), (N, S, D*H)
-    a = twin.attention
-    if model.attention_score == "dot":
-        scores = Q @ K.transpose(1, 2)
-    elif model.attention_score == "general":
-        scores = (Q @ a.weight) @ K.transpose(1, 2)
-    else:
-        scores = torch.tanh((Q @ a.query_weight.T)[:, :, None] + (K @ a.key_weight.T + a.bias)[:, None]) @ a.score_weight
-    weights = torch.softmax(scores.masked_fill(padding[:, None, :], float("-inf")), dim=-1)
-    context = (weights @ K).transpose(0, 1)
-    return torch.tanh(twin.combine(torch.cat([context, dec_out], dim=-1)))
-
-
-def torch_greedy(torch, model, twin, pairs, source_vocabulary, target_vocabulary, batch_size=256):
     from rnnlab.data.pairs import pad_sequences
 
     outputs = []
@@ -187,12 +136,12 @@ def torch_greedy(torch, model, twin, pairs, source_vocabulary, target_vocabulary
             encoded = [source_vocabulary.encode(s) for s, _ in pairs[start:start + batch_size]]
             ids, lengths = pad_sequences(encoded)
             source, lengths = torch.from_numpy(ids), torch.from_numpy(lengths)
-            enc_out, state, padding = torch_encode(torch, model, twin, source, lengths)
+            enc_out, state, padding = encode(model, twin, source, lengths)
             previous = torch.full((1, source.shape[1]), model.bos_id, dtype=torch.long)
             columns = []
             for _ in range(2 * source.shape[0] + 10):
                 dec_out, state = twin.decoder(twin.target_embedding(previous), state)
-                logits = twin.output_projection(torch_features(torch, model, twin, dec_out, enc_out, padding))
+                logits = twin.output_projection(features(model, twin, dec_out, enc_out, padding))
                 previous = logits.argmax(-1)
                 columns.append(previous[0].numpy())
                 if (np.stack(columns) == model.eos_id).any(axis=0).all():
@@ -204,6 +153,7 @@ def torch_greedy(torch, model, twin, pairs, source_vocabulary, target_vocabulary
 
 def run_torch(args, task: str) -> dict:
     import torch
+    from torch_seq2seq import TorchSeq2SeqTrainer
 
     threads = blas_info().get("threads") or 1
     torch.set_num_threads(int(threads))
@@ -213,34 +163,24 @@ def run_torch(args, task: str) -> dict:
         data = load_pair_data(config)
     backend.manual_seed(config.seed)                  # as rnnlab's loop: the model, then the orders
     model = build_model(config, data)
-    twin = torch_model(torch, model)
-    optimizer = torch.optim.Adam(twin.parameters(), lr=config.lr)
-    criterion = torch.nn.CrossEntropyLoss(ignore_index=model.pad_id)
+    trainer = TorchSeq2SeqTrainer(model, lr=config.lr, grad_clip=config.grad_clip)
     batches = PairBatches(*data.encoded(data.train), batch_size=config.batch_size)
     train_seconds, steps, epoch = 0.0, 0, 0
     while train_seconds < config.time_budget:
         for indices in batches.order(backend.generator()):
             started = time.perf_counter()
-            for group in optimizer.param_groups:      # rnnlab's step schedule (training/schedule.py)
+            for group in trainer.optimizer.param_groups:   # rnnlab's step schedule (training/schedule.py)
                 group["lr"] = max(min(config.min_lr, config.lr), config.lr * config.lr_decay ** (steps // config.lr_decay_every))
-            batch = batches.batch(indices)
-            source, lengths = torch.from_numpy(batch.source), torch.from_numpy(batch.source_lengths)
-            enc_out, state, padding = torch_encode(torch, model, twin, source, lengths)
-            dec_out, _ = twin.decoder(twin.target_embedding(torch.from_numpy(batch.target_input)), state)
-            logits = twin.output_projection(torch_features(torch, model, twin, dec_out, enc_out, padding))
-            loss = criterion(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(batch.target_output).reshape(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(twin.parameters(), config.grad_clip)
-            optimizer.step()
+            trainer(batches.batch(indices))
             steps += 1
             train_seconds += time.perf_counter() - started
             if train_seconds >= config.time_budget:
                 break
         else:
             epoch += 1
+    twin = trainer.twin
     twin.eval()
-    predictions = torch_greedy(torch, model, twin, test, data.source_vocabulary, data.target_vocabulary)
+    predictions = torch_greedy(model, twin, test, data.source_vocabulary, data.target_vocabulary)
     score = score_translations(predictions, [t for _, t in test])
     return {"task": f"torch-{task}", "config": config.to_dict(), "torch": torch.__version__, "threads": threads,
             "steps": steps, "epochs": epoch, "train_seconds": round(train_seconds, 1),

@@ -9,6 +9,8 @@ suite, min-char-rnn, peak memory, FLOP efficiency, JSON) both measure with the p
   cross-entropy, backward, global-norm clip 5, Adam), the recurrent state carried between batches;
 - :func:`rnnlab_sampler` / :func:`torch_sampler`: per-character generation (one step of the model,
   softmax, one draw per stream);
+- :data:`SEQ2SEQ`, :func:`seq2seq_setup`, :func:`rnnlab_seq2seq_trainer`: issue 12's ``Seq2Seq`` on the
+  addition task and its teacher-forced training step (its PyTorch twin is ``benchmarks/torch_seq2seq.py``);
 - :func:`interleaved_medians`: rnnlab and PyTorch repetitions alternated in one process, medians kept,
   so a noisy machine slows both alike;
 - :func:`measure_suite`: the rows ``rnnlab bench`` reports.
@@ -194,6 +196,56 @@ def rnnlab_sampler(config: BenchConfig, streams: int = 1, seed: int = 0):
         return ids
 
     return run
+
+
+# ------------------------------------------------------------------------------------------------
+# the seq2seq model (issue 12's Seq2Seq), as `rnnlab seq2seq train` trains it by default
+# ------------------------------------------------------------------------------------------------
+SEQ2SEQ = {"name": "Seq2Seq bi-LSTM 128 + attention", "task": "addition", "cell": "lstm", "hidden": 128,
+           "layers": 1, "bidirectional": True, "attention": "general", "batch": 128, "lr": 3e-3, "grad_clip": 5.0,
+           "seed": 1337}
+
+
+def seq2seq_setup(count: int, settings: dict = SEQ2SEQ):
+    """``(model, batches)``: a fresh :class:`~rnnlab.models.Seq2Seq` (embedding ``min(H, 64)``, float32) and
+    ``count`` full batches (:class:`~rnnlab.data.pairs.PairBatch`, bucketed by source length as in training)
+    of the task's pairs (:func:`rnnlab.data.tasks.generate`); the seed fixes the pairs, weights and order."""
+    import rnnlab
+    from rnnlab.data.pairs import PairBatches, SymbolVocabulary
+    from rnnlab.data.tasks import generate
+    from rnnlab.models import Seq2Seq
+
+    pairs = generate(settings["task"], settings["batch"] * max(count, 50), seed=settings["seed"])
+    source, target = SymbolVocabulary.build(s for s, _ in pairs), SymbolVocabulary.build(t for _, t in pairs)
+    rnnlab.manual_seed(settings["seed"])
+    model = Seq2Seq(source, target, hidden_size=settings["hidden"], num_layers=settings["layers"],
+                    cell=settings["cell"], bidirectional=settings["bidirectional"], attention=settings["attention"])
+    data = PairBatches([source.encode(s) for s, _ in pairs], [target.encode(t) for _, t in pairs],
+                       batch_size=settings["batch"])
+    order = data.order(np.random.default_rng(settings["seed"]))
+    return model, [data.batch(order[k]) for k in range(count)]
+
+
+def rnnlab_seq2seq_trainer(model, lr: float = 3e-3, grad_clip: float = 5.0):
+    """``step(batch) -> loss``: one teacher-forced training step of ``model`` (mean cross-entropy over the
+    targets, ``<pad>`` ignored; backward; global-norm clip; Adam), as ``rnnlab seq2seq train`` does it."""
+    from rnnlab import nn, optim
+
+    model.train()
+    params = list(model.parameters())
+    optimizer = optim.Adam(params, lr=lr)
+    criterion = nn.CrossEntropyLoss(ignore_index=model.pad_id)
+
+    def step(batch):
+        logits = model(batch.source, batch.target_input, batch.source_lengths)       # (T, N, V)
+        loss = criterion(logits.reshape(-1, logits.shape[-1]), batch.target_output.reshape(-1))
+        model.zero_grad()
+        model.backward(criterion.backward().reshape(logits.shape))
+        optim.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        return float(loss)
+
+    return step
 
 
 # ------------------------------------------------------------------------------------------------
