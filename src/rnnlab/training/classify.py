@@ -37,7 +37,6 @@ from .classify_eval import Evaluation, evaluate, format_confusion_matrix
 from .config import CHECKPOINT_SECONDS, ClassifyConfig
 from .signals import Interrupted
 
-RESULTS_FILE = "results.json"
 # printed at the first Ctrl-C / SIGTERM while the final test set is scored (the checkpoint is already written)
 TEST_INTERRUPT_MESSAGE = "{signal}: stopping the test scoring (the training state is saved)"
 
@@ -181,21 +180,14 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     """:func:`train`, its run directory's lock held (data-parallel: by rank 0, which alone reads and
     writes the run directory; ``dist`` is :func:`rnnlab.training.distributed.context`)."""
     from ..nn import CrossEntropyLoss
-    from .atomic import atomic_write_json
-    from .progress import Progress
-    from .rundir import RunDirectory, open_for_resume
-    from .signals import graceful_interrupt
-
     from . import distributed
+    from .signals import graceful_interrupt
 
     dist = distributed.context() if dist is None else dist
     stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
     config.validate()
-    if resume:
-        run, saved = dist.on_root(open_for_resume, out, "classify")
-        check_resume_matches(config, saved.get("train", {}), run.path)
-    else:
-        run = RunDirectory(out)
+    run, saved = loop.open_run(out, resume, "classify", config, ClassifyConfig.RESUME_MUST_MATCH, dist,
+                               path_settings=("idx",))
     data = load_image_data(config) if data is None else data
     dtype = backend.resolve_dtype(config.dtype)
 
@@ -204,13 +196,9 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     model = build_model(config, data)
     optimizer = build_optimizer(config, model.parameters())
     if resume:
-        at = dist.on_root(restore_checkpoint, run, model, optimizer)
-        dist.share_training_state(model, optimizer)  # rank 0's weights, moments and random state on all
-        # config.json keeps the latest invocation's settings, so the next --resume starts from them
-        dist.on_root(atomic_write_json, run.config_path, {**saved, "train": config.to_dict()})
+        at = loop.resume_run(run, saved, config, model, optimizer, restore_checkpoint, dist)
     else:
-        dist.on_root(run.create, run_config(config, model, data))
-        dist.broadcast_parameters(model)  # every rank starts from rank 0's weights
+        loop.start_run(run, run_config(config, model, data), model, dist)
         at = EpochPosition()
         # a first checkpoint at step 0: a run killed before its first epoch ends can still --resume
         save_checkpoint(run, model, optimizer, config, at, dist)
@@ -220,9 +208,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     max_steps = loop.step_limit(config.steps, config.epochs, batches_per_epoch)
 
     # --- what the run reports ---------------------------------------------------------------------
-    progress = Progress(total_steps=max_steps, time_budget=config.time_budget, stream=stream, start_step=at.step) \
-        if progress_bar else None
-    log = loop.LogLines(progress, stream)
+    progress, log = loop.progress_and_log(progress_bar, max_steps, config.time_budget, stream, at.step)
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log, dist)
     result = ClassifyResult(Path(out), at.step, at.epoch, "epochs", at.history)
@@ -239,12 +225,10 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     saved_step, last_checkpoint_time = None, time.perf_counter()
     model.train()
     try:
-        with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
-                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with loop.interruptible(stream) as interrupt:
             while True:
-                reason = loop.stop_reason(at.step, max_steps, config.steps, train_seconds, config.time_budget,
-                                          interrupt.requested)
-                reason = dist.agree_stop(reason)  # any rank's reason stops all at this step
+                reason = loop.agreed_stop_reason(at.step, max_steps, config.steps, train_seconds,
+                                                 config.time_budget, interrupt.requested, dist)
                 if reason is not None:
                     result.stop_reason = reason
                     break
@@ -296,9 +280,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
             if saved_step != at.step:
                 save_checkpoint(run, model, optimizer, config, at, dist)
     finally:
-        if progress is not None:
-            progress.close()
-        log.progress = None  # from here on, plain lines
+        log.close()  # from here on, plain lines
     result.step, result.epoch = at.step, at.epoch
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at epoch {at.epoch}, step {at.step} in {run.path}; "
@@ -315,10 +297,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     result.test = test
     log(f"test ({test.count:,} images, latest weights): loss {test.loss:.4f}, accuracy {_percent(test.accuracy)}")
     log(format_confusion_matrix(test.confusion, data.classes))
-    dist.on_root(atomic_write_json, run.path / RESULTS_FILE, {"rnnlab_version": __version__, "step": at.step, "epoch": at.epoch,
-                                                "stop_reason": result.stop_reason, "history": at.history,
-                                                "test": test.to_dict(data.classes),
-                                                "train_seconds_this_run": round(train_seconds, 3),
-                                                "steps_this_run": at.step - start_step})
+    dist.on_root(loop.write_results, run, at, result.stop_reason, test.to_dict(data.classes), train_seconds,
+                 start_step)
     log(f"done at epoch {at.epoch}, step {at.step} ({result.stop_reason}); run directory: {run.path}")
     return result

@@ -1,6 +1,13 @@
-"""What the two training loops (:mod:`.charlm`, :mod:`.classify`) share, written once.
+"""What the training loops (:mod:`.charlm`, :mod:`.classify`, :mod:`.seq2seq`, :mod:`.tagging`) share,
+written once.
 
-- :func:`step_limit`, :func:`stop_reason`: when a loop stops.
+Every loop:
+
+- :func:`open_run`, :func:`start_run`, :func:`resume_run`: the run directory to create or to continue
+  (settings that decide the model or the data must equal the saved run's, :func:`check_resume_matches`),
+  rank 0's weights (and, on resume, training state) on every rank.
+- :func:`step_limit`, :func:`stop_reason`, :func:`agreed_stop_reason`: when a loop stops (all ranks at
+  the same step); :func:`interruptible`: Ctrl-C / SIGTERM noted for the step's end.
 - :func:`build_optimizer`: an optimizer by its command-line name.
 - :class:`GradientStep`: backward, clip, step; a loss or gradient that is not finite skips the step (the
   weights stay as they were), warns, and after ``max_bad_steps`` in a row stops the run with the last
@@ -8,23 +15,75 @@
 - :func:`save_training_state` / :func:`restore_training_state`: the weights, the optimizer's moments and
   the random generator's state in the run directory's training state, beside each loop's own arrays
   and metadata; a damaged state is one line.
-- :func:`check_resume_matches`: settings that decide the model or the data must equal the saved run's.
-- :class:`LogLines`: messages beside the progress bar, or plain lines once it is gone.
+- :class:`LogLines`, :func:`progress_and_log`: messages beside the progress bar, or plain lines once it
+  is gone; :func:`write_results`: ``results.json``.
+
+The step-scheduled loops (:mod:`.seq2seq`, :mod:`.tagging`), which validate every ``eval_every`` steps:
+:class:`RunPosition` and its checkpoint (:func:`save_position`, :func:`restore_position`),
+:func:`step_schedule`, :func:`next_batch` and :func:`advance` (one step's bookkeeping),
+:func:`keep_best` (the validation record and the best weights).
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import backend
+from .. import __version__, backend
 from ..errors import RnnlabError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 # printed at the first Ctrl-C / SIGTERM (rnnlab.training.signals.graceful_interrupt)
 INTERRUPT_MESSAGE = "{signal}: saving at the end of this step (press Ctrl-C again to stop at once)"
 OPTIMIZER_PREFIX = "optimizer/"
+RESULTS_FILE = "results.json"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the run directory: a new run, or the saved one continued
+# ---------------------------------------------------------------------------------------------------
+
+def open_run(out, resume: bool, kind: str, config, must_match, dist, path_settings=(), flag_names=None):
+    """``(run directory, its config.json or None)``: ``out`` to create, or (``resume``) the saved run of
+    ``kind`` there, read by rank 0, whose settings in ``must_match`` must equal ``config``'s
+    (:func:`check_resume_matches`)."""
+    from .rundir import RunDirectory, open_for_resume
+
+    if not resume:
+        return RunDirectory(out), None
+    run, saved = dist.on_root(open_for_resume, out, kind)
+    check_resume_matches(config, saved.get("train", {}), run.path, must_match, path_settings, flag_names)
+    return run, saved
+
+
+def start_run(run, run_config: dict, model, dist) -> None:
+    """Create the run directory with ``run_config`` as config.json (rank 0); every rank starts from rank
+    0's weights."""
+    dist.on_root(run.create, run_config)
+    dist.broadcast_parameters(model)
+
+
+def resume_run(run, saved: dict, config, model, optimizer, restore, dist):
+    """The saved training state in ``model`` and ``optimizer`` on every rank; returns where the run is.
+
+    ``restore(run, model, optimizer)`` reads it on rank 0 (the loop's own position comes back); rank 0's
+    weights, moments and random state are then shared. config.json keeps this invocation's settings, so
+    the next --resume starts from them.
+    """
+    from .atomic import atomic_write_json
+
+    at = dist.on_root(restore, run, model, optimizer)
+    dist.share_training_state(model, optimizer)
+    dist.on_root(atomic_write_json, run.config_path, {**saved, "train": config.to_dict()})
+    return at
+
+
+# ---------------------------------------------------------------------------------------------------
+# when a loop stops
+# ---------------------------------------------------------------------------------------------------
 
 
 def step_limit(steps: int | None, epochs: float | None, batches_per_epoch: int) -> int | None:
@@ -48,6 +107,28 @@ def stop_reason(step: int, max_steps: int | None, steps: int | None, seconds: fl
         return "interrupted"
     return None
 
+
+def agreed_stop_reason(step: int, max_steps: int | None, steps: int | None, seconds: float,
+                       time_budget: float | None, interrupted: bool, dist) -> str | None:
+    """:func:`stop_reason`, agreed between the ranks: any rank's reason stops all at this step."""
+    return dist.agree_stop(stop_reason(step, max_steps, steps, seconds, time_budget, interrupted))
+
+
+@contextlib.contextmanager
+def interruptible(stream):
+    """The training steps' context: the first Ctrl-C / SIGTERM is noted (``.requested``: save and stop at
+    the step's end) and said on ``stream``; NumPy's overflow warnings are off (a step whose loss is
+    not finite is skipped by :class:`GradientStep`, with its own warning)."""
+    from .signals import graceful_interrupt
+
+    with graceful_interrupt(INTERRUPT_MESSAGE, stream) as interrupt, \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        yield interrupt
+
+
+# ---------------------------------------------------------------------------------------------------
+# one optimizer step
+# ---------------------------------------------------------------------------------------------------
 
 def build_optimizer(name: str, params, lr: float):
     """``name`` (one of :data:`OPTIMIZERS`) over ``params`` with learning rate ``lr``, PyTorch's defaults otherwise."""
@@ -119,6 +200,10 @@ class GradientStep:
         return applied
 
 
+# ---------------------------------------------------------------------------------------------------
+# the training state
+# ---------------------------------------------------------------------------------------------------
+
 def save_training_state(run, model, optimizer, meta: dict, arrays: dict | None = None) -> None:
     """The latest checkpoint: weights, optimizer moments and the random state, plus the loop's ``meta``/``arrays``."""
     from ..optim.optimizer import flatten_state
@@ -178,9 +263,13 @@ def check_resume_matches(config, saved_train: dict, run_path, must_match, path_s
                               f"a new --out")
 
 
+# ---------------------------------------------------------------------------------------------------
+# what a run reports
+# ---------------------------------------------------------------------------------------------------
+
 class LogLines:
-    """Writes lines beside the progress bar (or plainly when there is none; set ``progress = None`` once
-    it is closed)."""
+    """Writes lines beside the progress bar (or plainly when there is none; :meth:`close` the bar, or set
+    ``progress = None`` once it is closed)."""
 
     def __init__(self, progress, stream):
         self.progress, self.stream = progress, stream
@@ -190,3 +279,109 @@ class LogLines:
             self.progress.write(message)
         else:
             print(message, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Close the progress bar; from here on, plain lines."""
+        if self.progress is not None:
+            self.progress.close()
+        self.progress = None
+
+
+def progress_and_log(progress_bar: bool, max_steps: int | None, time_budget: float | None, stream,
+                     start_step: int):
+    """``(progress bar or None, LogLines)`` on ``stream``: the bar counts to ``max_steps`` (or the time
+    budget) from ``start_step``."""
+    from .progress import Progress
+
+    progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream, start_step=start_step) \
+        if progress_bar else None
+    return progress, LogLines(progress, stream)
+
+
+def write_results(run, at, stop_reason: str, test: dict | None, train_seconds: float, start_step: int) -> None:
+    """``results.json``: where the run ended and why, every validation, the test scores, and this
+    invocation's training seconds and steps."""
+    from .atomic import atomic_write_json
+
+    atomic_write_json(run.path / RESULTS_FILE, {
+        "rnnlab_version": __version__, "step": at.step, "epoch": at.epoch, "stop_reason": stop_reason,
+        "history": at.history, "test": test, "train_seconds_this_run": round(train_seconds, 3),
+        "steps_this_run": at.step - start_step})
+
+
+# ---------------------------------------------------------------------------------------------------
+# the step-scheduled loops (seq2seq, tagging): validated every eval_every steps, the best weights kept
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunPosition:
+    step: int = 0                     # optimizer steps since the start of the run
+    epoch: int = 0                    # completed epochs
+    position: int = 0                 # the next batch of the epoch's order
+    order: list | None = None         # the epoch's batches (index arrays)
+    best: tuple | None = None         # (score, -loss) of the best validation so far (score: exact match, F1)
+    history: list = field(default_factory=list)    # one dict per validation
+
+
+def save_position(run, model, optimizer, config, at: RunPosition, dist) -> None:
+    """The latest checkpoint, with ``at`` (the epoch's order as two arrays); rank 0 alone writes."""
+    if not dist.is_root:
+        return
+    meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "best": at.best,
+            "history": at.history, "train": config.to_dict()}
+    arrays = {}
+    if at.order is not None and at.position > 0:
+        arrays["order/indices"] = np.concatenate(at.order).astype(np.int64)
+        arrays["order/sizes"] = np.asarray([len(b) for b in at.order], dtype=np.int64)
+    save_training_state(run, model, optimizer, meta, arrays)
+
+
+def restore_position(run, model, optimizer) -> RunPosition:
+    """The latest checkpoint into ``model`` and ``optimizer``; where the run was."""
+    def read(arrays, meta):
+        order = None
+        if "order/indices" in arrays:
+            bounds = np.cumsum(arrays["order/sizes"])[:-1]
+            order = np.split(arrays["order/indices"], bounds)
+        return RunPosition(int(meta["step"]), int(meta["epoch"]), int(meta["position"]), order,
+                           None if meta.get("best") is None else tuple(meta["best"]), list(meta.get("history", [])))
+
+    return restore_training_state(run, model, optimizer, read)[2]
+
+
+def step_schedule(optimizer, config, start_step: int):
+    """The learning rate after ``t`` steps: ``max(min_lr, lr * lr_decay ** (t // lr_decay_every))``
+    (:mod:`rnnlab.training.schedule`'s step schedule), from ``start_step`` on."""
+    from .schedule import build_scheduler
+
+    return build_scheduler(optimizer, "step", config.lr, min_lr=min(config.min_lr, config.lr),
+                           lr_decay=config.lr_decay, lr_decay_every=config.lr_decay_every, start_step=start_step)
+
+
+def next_batch(at: RunPosition, batches, dist):
+    """This rank's share of the next batch's indices (data-parallel; alone: all of it); a new epoch
+    first draws its order of ``batches`` (rank 0's, on every rank)."""
+    if at.position == 0:
+        at.order = dist.broadcast(batches.order(backend.generator()))
+    return dist.shard(at.order[at.position])
+
+
+def advance(at: RunPosition, losses: dict, loss: float) -> None:
+    """A step done: count it, record its ``loss``, go to the next batch (after the epoch's last, the
+    next epoch, whose order is drawn anew)."""
+    at.step += 1
+    at.position += 1
+    losses[at.step] = loss
+    if at.position >= len(at.order):
+        at.position, at.epoch, at.order = 0, at.epoch + 1, None
+
+
+def keep_best(at: RunPosition, record: dict, key: tuple, message: str, run, model, log) -> None:
+    """Record a validation (``record`` in the history, ``message`` logged); a ``key`` above the best so
+    far (compared as tuples, e.g. ``(exact_match, -loss)``) keeps these weights as the best."""
+    at.history.append(record)
+    improved = at.best is None or key > tuple(at.best)
+    log(message + ("  (best)" if improved else ""))
+    if improved:
+        at.best = key
+        run.save_best(model.state_dict(), record)

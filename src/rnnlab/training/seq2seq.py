@@ -30,8 +30,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__, backend
 from ..data.pair_files import read_pairs, split_pairs
 from ..data.pairs import LEVELS, PairBatches, SymbolVocabulary
@@ -39,10 +37,9 @@ from ..errors import RnnlabError, require
 from ..models import Seq2Seq
 from . import loop
 from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
-from .schedule import build_scheduler
+from .loop import RunPosition
 from .seq2seq_eval import Translations, translate_pairs, validation_loss
 
-RESULTS_FILE = "results.json"
 ATTENTIONS = ("general", "dot", "additive", "none")
 
 
@@ -178,57 +175,16 @@ def run_config(config: Seq2SeqConfig, model: Seq2Seq, data: PairData) -> dict:
             "train": config.to_dict()}
 
 
-# ---------------------------------------------------------------------------------------------------
-# where the run is, and the checkpoint that records it
-# ---------------------------------------------------------------------------------------------------
-
-@dataclass
-class RunPosition:
-    step: int = 0                     # optimizer steps since the start of the run
-    epoch: int = 0                    # completed epochs
-    position: int = 0                 # the next batch of the epoch's order
-    order: list | None = None         # the epoch's batches (index arrays)
-    best: tuple | None = None         # (score, -loss) of the best validation so far (score: exact match, F1)
-    history: list = field(default_factory=list)    # one dict per validation
-
-
-def save_checkpoint(run, model, optimizer, config, at: RunPosition) -> None:
-    meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "best": at.best,
-            "history": at.history, "train": config.to_dict()}
-    arrays = {}
-    if at.order is not None and at.position > 0:
-        arrays["order/indices"] = np.concatenate(at.order).astype(np.int64)
-        arrays["order/sizes"] = np.asarray([len(b) for b in at.order], dtype=np.int64)
-    loop.save_training_state(run, model, optimizer, meta, arrays)
-
-
-def restore_checkpoint(run, model, optimizer) -> RunPosition:
-    def read(arrays, meta):
-        order = None
-        if "order/indices" in arrays:
-            bounds = np.cumsum(arrays["order/sizes"])[:-1]
-            order = np.split(arrays["order/indices"], bounds)
-        return RunPosition(int(meta["step"]), int(meta["epoch"]), int(meta["position"]), order,
-                           None if meta.get("best") is None else tuple(meta["best"]), list(meta.get("history", [])))
-
-    return loop.restore_training_state(run, model, optimizer, read)[2]
-
-
 def validate(model, data: PairData, val_batches, criterion, config, at: RunPosition, run, log) -> None:
-    """Score the validation pairs, record them, keep the best weights."""
+    """Score the validation pairs, record them, keep the best weights (by exact match, then loss)."""
     loss = validation_loss(model, val_batches, criterion)
     _, score = translate_pairs(model, data.val[:config.eval_pairs])
     record = {"step": at.step, "epoch": at.epoch, "val_loss": loss, "val_exact_match": score.exact_match,
               "val_char_accuracy": score.char_accuracy, "val_cer": score.cer}
-    at.history.append(record)
-    key = (score.exact_match, -loss)
-    improved = at.best is None or key > tuple(at.best)
-    log(f"step {at.step}: val loss {loss:.4f}, exact match {100 * score.exact_match:.2f}% "
-        f"({score.pairs} pairs), char accuracy {100 * score.char_accuracy:.2f}%, CER {score.cer:.4f}"
-        + ("  (best)" if improved else ""))
-    if improved:
-        at.best = key
-        run.save_best(model.state_dict(), record)
+    loop.keep_best(at, record, (score.exact_match, -loss),
+                   f"step {at.step}: val loss {loss:.4f}, exact match {100 * score.exact_match:.2f}% "
+                   f"({score.pairs} pairs), char accuracy {100 * score.char_accuracy:.2f}%, CER {score.cer:.4f}",
+                   run, model, log)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -259,25 +215,15 @@ def train(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progres
 
 def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> Seq2SeqResult:
     from ..nn import CrossEntropyLoss
-    from .atomic import atomic_write_json
-    from .progress import Progress
-    from .rundir import RunDirectory, open_for_resume
-    from .signals import graceful_interrupt
-
     from . import distributed
 
     dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
     stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
     config.validate()
     dist.check_divides(config.batch_size)
-    saved = None
-    if resume:
-        run, saved = open_for_resume(out, "seq2seq")
-        loop.check_resume_matches(config, saved.get("train", {}), run.path, Seq2SeqConfig.RESUME_MUST_MATCH,
-                                  path_settings=("pairs_file", "val_file"),
-                                  flag_names={"pairs_file": "PAIRS", "val_file": "--val-file"})
-    else:
-        run = RunDirectory(out)
+    run, saved = loop.open_run(out, resume, "seq2seq", config, Seq2SeqConfig.RESUME_MUST_MATCH, dist,
+                               path_settings=("pairs_file", "val_file"),
+                               flag_names={"pairs_file": "PAIRS", "val_file": "--val-file"})
     data = load_pair_data(config, saved)
     steps, epochs, time_budget = config.limits()
 
@@ -286,24 +232,18 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
     model = build_model(config, data)
     optimizer = loop.build_optimizer(config.optimizer, model.parameters(), config.lr)
     if resume:
-        at = dist.on_root(restore_checkpoint, run, model, optimizer)
-        dist.share_training_state(model, optimizer)  # rank 0's weights, moments and random state on all
-        dist.on_root(atomic_write_json, run.config_path, {**saved, "train": config.to_dict()})
+        at = loop.resume_run(run, saved, config, model, optimizer, loop.restore_position, dist)
     else:
-        dist.on_root(run.create, run_config(config, model, data))
-        dist.broadcast_parameters(model)  # every rank starts from rank 0's weights
+        loop.start_run(run, run_config(config, model, data), model, dist)
         at = RunPosition()
-    scheduler = build_scheduler(optimizer, "step", config.lr, min_lr=min(config.min_lr, config.lr), lr_decay=config.lr_decay,
-                                lr_decay_every=config.lr_decay_every, start_step=at.step)
+    scheduler = loop.step_schedule(optimizer, config, at.step)
     criterion = CrossEntropyLoss(ignore_index=model.pad_id)
     batches = PairBatches(*data.encoded(data.train), batch_size=config.batch_size)
     val_batches = PairBatches(*data.encoded(data.val), batch_size=256, bucket=False)
     max_steps = loop.step_limit(steps, epochs, len(batches))
 
     # --- what the run reports ---------------------------------------------------------------------
-    progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream, start_step=at.step) \
-        if progress_bar else None
-    log = loop.LogLines(progress, stream)
+    progress, log = loop.progress_and_log(progress_bar, max_steps, time_budget, stream, at.step)
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log, dist)
     result = Seq2SeqResult(Path(out), at.step, at.epoch, "epochs", at.history)
@@ -316,54 +256,43 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
     validated_step = saved_step = None
     model.train()
     try:
-        with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
-                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with loop.interruptible(stream) as interrupt:
             while True:
-                reason = loop.stop_reason(at.step, max_steps, steps, train_seconds, time_budget, interrupt.requested)
-                reason = dist.agree_stop(reason)  # any rank's reason stops all at this step
+                reason = loop.agreed_stop_reason(at.step, max_steps, steps, train_seconds, time_budget,
+                                                 interrupt.requested, dist)
                 if reason is not None:
                     result.stop_reason = reason
                     break
 
                 started = time.perf_counter()
-                if at.position == 0:
-                    at.order = dist.broadcast(batches.order(backend.generator()))  # rank 0's order
-                mine = dist.shard(at.order[at.position])  # data-parallel: this rank's share of the batch
+                mine = loop.next_batch(at, batches, dist)  # data-parallel: this rank's share of the batch
                 if len(mine):
                     batch = batches.batch(mine)
                     logits = model(batch.source, batch.target_input, batch.source_lengths, config.teacher_forcing)
                     loss = float(criterion(logits.reshape(-1, logits.shape[-1]), batch.target_output.reshape(-1)))
                     backward = lambda: model.backward(criterion.backward().reshape(logits.shape))  # noqa: E731
+                    symbols = int((batch.target_output != model.pad_id).sum())  # the loss's mean is over these
                 else:  # an epoch's last batch, smaller than the ranks
-                    loss, backward = 0.0, lambda: None  # noqa: E731
-                symbols = int((batch.target_output != model.pad_id).sum()) if len(mine) else 0  # the loss's mean is over these
+                    loss, backward, symbols = 0.0, (lambda: None), 0
                 gradient_step(loss, backward, at.step + 1, weight=dist.weight(symbols, dist.sum(symbols)))
-                loss = gradient_step.loss  # the global batch's (alone: the same number)
                 scheduler.step()
-                at.step += 1
-                at.position += 1
-                result.losses[at.step] = loss
-                if at.position >= len(at.order):
-                    at.position, at.epoch, at.order = 0, at.epoch + 1, None
+                loop.advance(at, result.losses, gradient_step.loss)  # the global batch's loss (alone: the same)
                 train_seconds += time.perf_counter() - started
                 if progress is not None:
                     pairs_per_s = (at.step - start_step) * config.batch_size / max(train_seconds, 1e-9)
-                    progress.update(at.step, loss=loss, extra=f"epoch {at.epoch + 1}  {pairs_per_s:,.0f} pairs/s")
+                    progress.update(at.step, loss=gradient_step.loss,
+                                    extra=f"epoch {at.epoch + 1}  {pairs_per_s:,.0f} pairs/s")
                 if config.eval_every and at.step % config.eval_every == 0 and dist.is_root:  # rank 0 alone
                     validate(model, data, val_batches, criterion, config, at, run, log)
-                    validated_step = at.step
-                    save_checkpoint(run, model, optimizer, config, at)
-                    saved_step = at.step
-            if not dist.is_root:
-                pass  # data-parallel: rank 0 alone validates, writes and decodes the test split
-            elif validated_step != at.step and result.stop_reason != "interrupted":
+                    loop.save_position(run, model, optimizer, config, at, dist)
+                    validated_step = saved_step = at.step
+            # data-parallel: rank 0 alone validates, writes and decodes the test split
+            if dist.is_root and validated_step != at.step and result.stop_reason != "interrupted":
                 validate(model, data, val_batches, criterion, config, at, run, log)
             if saved_step != at.step:
-                save_checkpoint(run, model, optimizer, config, at)
+                loop.save_position(run, model, optimizer, config, at, dist)
     finally:
-        if progress is not None:
-            progress.close()
-        log.progress = None
+        log.close()
     result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
@@ -378,10 +307,8 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
         log(f"test ({result.test.pairs:,} pairs, {name} weights, beam {config.beam}): exact match "
             f"{100 * result.test.exact_match:.2f}%, char accuracy {100 * result.test.char_accuracy:.2f}%, "
             f"CER {result.test.cer:.4f}")
-    atomic_write_json(run.path / RESULTS_FILE, {
-        "rnnlab_version": __version__, "step": at.step, "epoch": at.epoch, "stop_reason": result.stop_reason,
-        "history": at.history, "test": None if result.test is None else result.test.to_dict(),
-        "train_seconds_this_run": round(train_seconds, 3), "steps_this_run": at.step - start_step})
+    loop.write_results(run, at, result.stop_reason, None if result.test is None else result.test.to_dict(),
+                       train_seconds, start_step)
     log(f"done at step {at.step}, epoch {at.epoch} ({result.stop_reason}, {train_seconds:.1f} s training); "
         f"run directory: {run.path}")
     return result

@@ -15,7 +15,8 @@ Every ``eval_every`` steps (and at the end) the validation lines are scored (los
 and F1 of the predicted spaces, :mod:`rnnlab.training.tagging_eval`); the best weights by F1 are kept.
 At the end the test lines are scored with the best weights and ``results.json`` written. The learning
 rate schedule and the exact resume are
-those of :mod:`rnnlab.training.seq2seq`: weights, optimizer moments, random state, batch order, position.
+those of :mod:`rnnlab.training.seq2seq` (:mod:`rnnlab.training.loop`'s step-scheduled parts): weights,
+optimizer moments, random state, batch order, position.
 """
 from __future__ import annotations
 
@@ -35,11 +36,9 @@ from ..errors import RnnlabError, require
 from ..models import SequenceTagger
 from . import loop
 from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
-from .schedule import build_scheduler
-from .seq2seq import RunPosition, restore_checkpoint, save_checkpoint
+from .loop import RunPosition
 from .tagging_eval import SpacingScore, label_batch, score_spacing, tagging_loss
 
-RESULTS_FILE = "results.json"
 TASKS = ("spacing",)
 IGNORE = -100
 
@@ -168,19 +167,15 @@ def build_model(config: TagConfig, vocabulary: SymbolVocabulary) -> SequenceTagg
 
 
 def validate(model, val: TaggedLines, criterion, config: TagConfig, at: RunPosition, run, log) -> None:
+    """Score the validation lines, record them, keep the best weights (by F1, then loss)."""
     loss = tagging_loss(model, val.lines[:config.eval_lines], val.vocabulary, criterion)
     score = score_spacing(model, val.lines[:config.eval_lines], val.vocabulary)
     record = {"step": at.step, "epoch": at.epoch, "val_loss": loss, "val_precision": score.precision,
               "val_recall": score.recall, "val_f1": score.f1, "val_exact_line": score.exact_line}
-    at.history.append(record)
-    key = (score.f1, -loss)
-    improved = at.best is None or key > tuple(at.best)
-    log(f"step {at.step}: val loss {loss:.4f}, spaces precision {score.precision:.4f} recall {score.recall:.4f} "
-        f"F1 {score.f1:.4f}, exact lines {100 * score.exact_line:.2f}% ({score.lines} lines)"
-        + ("  (best)" if improved else ""))
-    if improved:
-        at.best = key
-        run.save_best(model.state_dict(), record)
+    loop.keep_best(at, record, (score.f1, -loss),
+                   f"step {at.step}: val loss {loss:.4f}, spaces precision {score.precision:.4f} recall "
+                   f"{score.recall:.4f} F1 {score.f1:.4f}, exact lines {100 * score.exact_line:.2f}% "
+                   f"({score.lines} lines)", run, model, log)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -211,25 +206,16 @@ def train(config: TagConfig, out, resume: bool = False, stream=None, progress_ba
 
 def train_locked(config: TagConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> TagResult:
     from ..nn import CrossEntropyLoss
-    from .atomic import atomic_write_json
-    from .progress import Progress
-    from .rundir import RunDirectory, load_model, open_for_resume
-    from .signals import graceful_interrupt
-
     from . import distributed
+    from .rundir import load_model
 
     dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
     stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
     config.validate()
     dist.check_divides(config.batch_size)
-    saved = None
-    if resume:
-        run, saved = open_for_resume(out, "tagger")
-        loop.check_resume_matches(config, saved.get("train", {}), run.path, TagConfig.RESUME_MUST_MATCH,
-                                  path_settings=("text_file", "val_file"),
-                                  flag_names={"text_file": "TEXT", "val_file": "--val-file"})
-    else:
-        run = RunDirectory(out)
+    run, saved = loop.open_run(out, resume, "tagger", config, TagConfig.RESUME_MUST_MATCH, dist,
+                               path_settings=("text_file", "val_file"),
+                               flag_names={"text_file": "TEXT", "val_file": "--val-file"})
     train_lines, val_lines, test_lines, vocabulary = load_tag_data(config, saved)
     steps, epochs, time_budget = config.limits()
 
@@ -237,27 +223,21 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     model = build_model(config, vocabulary)
     optimizer = loop.build_optimizer(config.optimizer, model.parameters(), config.lr)
     if resume:
-        at = dist.on_root(restore_checkpoint, run, model, optimizer)
-        dist.share_training_state(model, optimizer)  # rank 0's weights, moments and random state on all
-        dist.on_root(atomic_write_json, run.config_path, {**saved, "train": config.to_dict()})
+        at = loop.resume_run(run, saved, config, model, optimizer, loop.restore_position, dist)
     else:
-        dist.on_root(run.create, {"rnnlab_version": __version__, "kind": "tagger", "task": config.task, "model": model.config(),
-                    "vocabulary": vocabulary.to_config(), "labels": ["no space follows", "a space follows"],
-                    "data": {"train": len(train_lines), "val": len(val_lines), "test": len(test_lines)},
-                    "train": config.to_dict()})
-        dist.broadcast_parameters(model)  # every rank starts from rank 0's weights
+        loop.start_run(run, {"rnnlab_version": __version__, "kind": "tagger", "task": config.task,
+                             "model": model.config(), "vocabulary": vocabulary.to_config(),
+                             "labels": ["no space follows", "a space follows"],
+                             "data": {"train": len(train_lines), "val": len(val_lines), "test": len(test_lines)},
+                             "train": config.to_dict()}, model, dist)
         at = RunPosition()
-    scheduler = build_scheduler(optimizer, "step", config.lr, min_lr=min(config.min_lr, config.lr), lr_decay=config.lr_decay,
-                                lr_decay_every=config.lr_decay_every, start_step=at.step)
+    scheduler = loop.step_schedule(optimizer, config, at.step)
     criterion = CrossEntropyLoss(ignore_index=IGNORE)
-    training = TaggedLines(train_lines, vocabulary)
-    batches = training.batches(config.batch_size)
+    batches = TaggedLines(train_lines, vocabulary).batches(config.batch_size)
     val = TaggedLines(val_lines, vocabulary)
     max_steps = loop.step_limit(steps, epochs, len(batches))
 
-    progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream, start_step=at.step) \
-        if progress_bar else None
-    log = loop.LogLines(progress, stream)
+    progress, log = loop.progress_and_log(progress_bar, max_steps, time_budget, stream, at.step)
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log, dist)
     result = TagResult(Path(out), at.step, at.epoch, "epochs", at.history)
@@ -269,19 +249,16 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     validated_step = saved_step = None
     model.train()
     try:
-        with graceful_interrupt(loop.INTERRUPT_MESSAGE, stream) as interrupt, \
-                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with loop.interruptible(stream) as interrupt:
             while True:
-                reason = loop.stop_reason(at.step, max_steps, steps, train_seconds, time_budget, interrupt.requested)
-                reason = dist.agree_stop(reason)  # any rank's reason stops all at this step
+                reason = loop.agreed_stop_reason(at.step, max_steps, steps, train_seconds, time_budget,
+                                                 interrupt.requested, dist)
                 if reason is not None:
                     result.stop_reason = reason
                     break
 
                 started = time.perf_counter()
-                if at.position == 0:
-                    at.order = dist.broadcast(batches.order(backend.generator()))  # rank 0's order
-                indices = dist.shard(at.order[at.position])  # data-parallel: this rank's share of the batch
+                indices = loop.next_batch(at, batches, dist)  # data-parallel: this rank's share of the batch
                 if len(indices):
                     batch = batches.batch(indices)
                     labels = label_batch([train_lines[k][1] for k in indices.tolist()], batch.source.shape[0], IGNORE)
@@ -292,33 +269,25 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
                 else:  # an epoch's last batch, smaller than the ranks
                     loss, backward, labelled = 0.0, (lambda: None), 0
                 gradient_step(loss, backward, at.step + 1, weight=dist.weight(labelled, dist.sum(labelled)))
-                loss = gradient_step.loss  # the global batch's (alone: the same number)
                 scheduler.step()
-                at.step += 1
-                at.position += 1
-                result.losses[at.step] = loss
-                if at.position >= len(at.order):
-                    at.position, at.epoch, at.order = 0, at.epoch + 1, None
+                loop.advance(at, result.losses, gradient_step.loss)  # the global batch's loss (alone: the same)
                 train_seconds += time.perf_counter() - started
                 if progress is not None:
                     chars_per_s = (at.step - start_step) * config.batch_size * float(batch.source_lengths.mean()) \
                         / max(train_seconds, 1e-9)
-                    progress.update(at.step, loss=loss, extra=f"epoch {at.epoch + 1}  ~{chars_per_s:,.0f} chars/s")
+                    progress.update(at.step, loss=gradient_step.loss,
+                                    extra=f"epoch {at.epoch + 1}  ~{chars_per_s:,.0f} chars/s")
                 if config.eval_every and at.step % config.eval_every == 0 and dist.is_root:  # rank 0 alone
                     validate(model, val, criterion, config, at, run, log)
-                    validated_step = at.step
-                    save_checkpoint(run, model, optimizer, config, at)
-                    saved_step = at.step
-            if not dist.is_root:
-                pass  # data-parallel: rank 0 alone validates, writes and decodes the test split
-            elif validated_step != at.step and result.stop_reason != "interrupted":
+                    loop.save_position(run, model, optimizer, config, at, dist)
+                    validated_step = saved_step = at.step
+            # data-parallel: rank 0 alone validates, writes and scores the test lines
+            if dist.is_root and validated_step != at.step and result.stop_reason != "interrupted":
                 validate(model, val, criterion, config, at, run, log)
             if saved_step != at.step:
-                save_checkpoint(run, model, optimizer, config, at)
+                loop.save_position(run, model, optimizer, config, at, dist)
     finally:
-        if progress is not None:
-            progress.close()
-        log.progress = None
+        log.close()
     result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
@@ -330,10 +299,8 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
         result.test = score_spacing(best, test_lines, vocabulary)
         log(f"test ({result.test.lines:,} lines, {name} weights): spaces precision {result.test.precision:.4f} "
             f"recall {result.test.recall:.4f} F1 {result.test.f1:.4f}, exact lines {100 * result.test.exact_line:.2f}%")
-    atomic_write_json(run.path / RESULTS_FILE, {
-        "rnnlab_version": __version__, "step": at.step, "epoch": at.epoch, "stop_reason": result.stop_reason,
-        "history": at.history, "test": None if result.test is None else result.test.to_dict(),
-        "train_seconds_this_run": round(train_seconds, 3), "steps_this_run": at.step - start_step})
+    loop.write_results(run, at, result.stop_reason, None if result.test is None else result.test.to_dict(),
+                       train_seconds, start_step)
     log(f"done at step {at.step}, epoch {at.epoch} ({result.stop_reason}, {train_seconds:.1f} s training); "
         f"run directory: {run.path}")
     return result
