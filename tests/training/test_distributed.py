@@ -259,6 +259,12 @@ def test_seq2seq_and_the_tagger_on_two_ranks_train_as_on_one(mpiexec, tmp_path, 
     assert_same_run(alone, summary, tmp_path / "alone", tmp_path / "ranks", range(1, 21))
     assert files_in(tmp_path / "ranks") == files_in(tmp_path / "alone")
     assert [record["step"] for record in summary["history"]] == [10, 20]
+    # rank 0 alone writes the training state: its validations and best, not another rank's empty ones
+    saved_ranks = RunDirectory(tmp_path / "ranks").load_training_state()[2]
+    saved_alone = RunDirectory(tmp_path / "alone").load_training_state()[2]
+    assert [record["step"] for record in saved_ranks["history"]] == [10, 20]
+    assert saved_ranks["history"] == summary["history"] and saved_ranks["best"] is not None
+    assert len(saved_alone["history"]) == 2
 
 
 def test_a_batch_the_ranks_do_not_divide_is_one_line(mpiexec, tmp_path):
