@@ -16,6 +16,12 @@ Method (see benchmarks/README.md):
 - classifier: ``SequenceClassifier`` LSTM 1 x 128 on Fashion-MNIST-shaped input (batch 64, 28 rows of 28
   features, 10 classes, the last state pooled), mean cross-entropy, clip 5, Adam, against
   ``torch.nn.LSTM(batch_first=True)`` + ``Linear`` on ``out[:, -1]``;
+- seq2seq: issue 12's ``Seq2Seq`` as ``rnnlab seq2seq train`` builds it by default (bidirectional LSTM 128
+  encoder bridged to an LSTM 128 decoder, general attention, embeddings 64, float32) on the addition task
+  ("123+45" -> "168"), batch 128 bucketed by source length, teacher forcing, mean cross-entropy over the
+  targets (``<pad>`` ignored), clip 5, Adam 3e-3; against its PyTorch twin (``torch_seq2seq.py``: packed
+  encoder, the same weights, the same batches). Before timing, the losses of two training steps of both
+  from the same weights must agree to 1e-4 (they agree to ~3e-7), so the row compares the same work;
 - min-char-rnn: Karpathy's per-step NumPy code reimplemented as written (one-hot inputs, vanilla RNN
   100, seq 25, batch 1, Adagrad 0.1, element clip 5); rnnlab runs the same model (CharRNN 'rnn' 1 x 100,
   embedding 100 in place of the one-hot product) with Adagrad and clip_grad_value_;
@@ -25,7 +31,10 @@ Method (see benchmarks/README.md):
   built, data ready, optimizer state not yet allocated: both frameworks allocate it lazily);
 - FLOPs: the model's matrix-product FLOPs per training step (forward 2*rows*in*out per product,
   backward twice that) divided by the step time and by the best 2048^3 float32 matmul rate of NumPy
-  measured in the same run.
+  measured in the same run (seq2seq: on each batch's padded shapes, averaged over the timed batches).
+
+``--rows seq2seq`` (or any comma-separated choice of the row groups) runs only those rows (and their
+memory probes); give ``--json`` elsewhere then, so results/speed.json keeps the full run.
 """
 from __future__ import annotations
 
@@ -46,11 +55,13 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from rnnlab.bench import (SUITE, BenchConfig, blas_info, char_batches, cpu_name, interleaved_medians,  # noqa: E402
-                          kernels_in_use, matmul_gflops, rnnlab_model, rnnlab_sampler, rnnlab_trainer,
-                          torch_available, torch_sampler, torch_trainer, training_workload)
+from rnnlab.bench import (SEQ2SEQ, SUITE, BenchConfig, blas_info, char_batches, cpu_name,  # noqa: E402
+                          interleaved_medians, kernels_in_use, matmul_gflops, rnnlab_model, rnnlab_sampler,
+                          rnnlab_seq2seq_trainer, rnnlab_trainer, seq2seq_setup, torch_available, torch_sampler,
+                          torch_trainer, training_workload)
 
-STEPS_PER_ROUND = {"LSTM 1x128": 10, "LSTM 2x512": 2, "GRU 2x256": 4, "RNN tanh 1x100": 12}
+STEPS_PER_ROUND = {"LSTM 1x128": 10, "LSTM 2x512": 2, "GRU 2x256": 4, "RNN tanh 1x100": 12, SEQ2SEQ["name"]: 10}
+ROW_GROUPS = ("charrnn", "plain", "classifier", "seq2seq", "minchar", "sampling")
 SAMPLE_CHARS = {"LSTM 1x128": 400, "LSTM 2x512": 100}
 MINCHAR = BenchConfig("min-char-rnn", "rnn", 100, 1, batch_size=1, seq_len=25, embedding_size=100)
 
@@ -280,6 +291,68 @@ def classifier_flops() -> float:
 
 
 # ------------------------------------------------------------------------------------------------
+# the seq2seq model (rnnlab.bench.SEQ2SEQ) and its PyTorch twin (torch_seq2seq.py)
+# ------------------------------------------------------------------------------------------------
+def seq2seq_trainers(count: int, settings: dict = SEQ2SEQ, sides=("rnnlab", "torch")):
+    """``(model, trainers, batches)``: side -> ``step(batch) -> loss``, each from the model's initial weights,
+    and ``count`` batches (:func:`rnnlab.bench.seq2seq_setup`)."""
+    model, batches = seq2seq_setup(count, settings)
+    trainers = {}
+    if "torch" in sides:
+        from torch_seq2seq import TorchSeq2SeqTrainer
+
+        trainers["torch"] = TorchSeq2SeqTrainer(model, lr=settings["lr"], grad_clip=settings["grad_clip"])
+    if "rnnlab" in sides:  # after the twin's copy of the weights: rnnlab trains this model in place
+        trainers["rnnlab"] = rnnlab_seq2seq_trainer(model, lr=settings["lr"], grad_clip=settings["grad_clip"])
+    return model, trainers, batches
+
+
+def seq2seq_flops(model, batches) -> float:
+    """Matrix-product FLOPs of one seq2seq training step (forward + backward = 3x forward), on each batch's
+    padded shapes (source ``S x N``, target ``T x N``), averaged over ``batches``: the encoder's ``D``
+    directions and the decoder (input and recurrent products per layer), the bridges, the attention (the
+    score's products, ``scores = Q K^T`` and ``context = weights V``), ``combine`` and the output projection."""
+    H, E, L, V = model.hidden_size, model.embedding_size, model.num_layers, model.target_vocab_size
+    D = 2 if model.bidirectional else 1
+    gates = {"lstm": 4, "gru": 3}.get(model.cell, 1) * H
+    total = 0.0
+    for batch in batches:
+        (S, N), T = batch.source.shape, batch.target_input.shape[0]
+        forward = 0.0
+        for layer in range(L):
+            forward += D * 2.0 * S * N * ((E if layer == 0 else D * H) + H) * gates
+            forward += 2.0 * T * N * ((E if layer == 0 else H) + H) * gates
+        if model.bidirectional:
+            forward += (2 if model.cell == "lstm" else 1) * 2.0 * L * N * D * H * H
+        if model.attention_score is not None:
+            K = D * H
+            if model.attention_score == "general":
+                forward += 2.0 * T * N * H * K
+            elif model.attention_score == "additive":
+                A = model.attention_size
+                forward += 2.0 * T * N * H * A + 2.0 * S * N * K * A + 2.0 * T * S * N * A
+            forward += 2 * 2.0 * N * T * S * K + 2.0 * T * N * (K + H) * H
+        forward += 2.0 * T * N * H * V
+        total += 3.0 * forward
+    return total / len(batches)
+
+
+def check_seq2seq_losses(settings: dict = SEQ2SEQ, steps: int = 2, tolerance: float = 1e-4) -> float:
+    """The largest difference between rnnlab's and PyTorch's losses over the first ``steps`` training steps
+    from the same weights on the same batches; a RuntimeError when above ``tolerance`` (not the same work)."""
+    from torch_seq2seq import first_losses
+
+    losses = first_losses(settings, steps)
+    print(f"seq2seq loss check, {steps} steps from the same weights: rnnlab "
+          f"{', '.join(f'{v:.7f}' for v in losses['rnnlab'])}; PyTorch "
+          f"{', '.join(f'{v:.7f}' for v in losses['torch'])} (largest difference {losses['max_abs_difference']:.1e})")
+    if not losses["max_abs_difference"] <= tolerance:
+        raise RuntimeError(f"the seq2seq row would not compare the same work: losses differ by "
+                           f"{losses['max_abs_difference']:.3g} > {tolerance}: {losses}")
+    return losses["max_abs_difference"]
+
+
+# ------------------------------------------------------------------------------------------------
 # peak memory (in a subprocess per measurement)
 # ------------------------------------------------------------------------------------------------
 def _rss_bytes() -> int:
@@ -298,6 +371,11 @@ def memory_probe(config_name: str, side: str) -> dict:
         make_trainer = torch_classifier_trainer if side == "torch" else rnnlab_classifier_trainer
         make_trainer()(*image_batches(1, seed=1)[0])  # one-time costs first (see below)
         trainer, batches = make_trainer(), image_batches(3)
+    elif config_name == SEQ2SEQ["name"]:
+        _, tiny, (batch,) = seq2seq_trainers(1, dict(SEQ2SEQ, hidden=8, batch=4), sides=(side,))
+        tiny[side](batch)  # one-time costs first (see below)
+        _, trainers, batches = seq2seq_trainers(3, sides=(side,))
+        trainer, batches = trainers[side], [(batch,) for batch in batches]
     else:
         plain = config_name.startswith("plain ")
         config = next(c for c in SUITE if c.name == config_name.removeprefix("plain "))
@@ -323,8 +401,8 @@ def memory_probe(config_name: str, side: str) -> dict:
         tracemalloc.start()
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
-    for x, y in batches:
-        trainer(x, y)
+    for step_inputs in batches:
+        trainer(*step_inputs)
     stop.set()
     watcher.join()
     peak["rss"] = max(peak["rss"], _rss_bytes())
@@ -336,7 +414,7 @@ def memory_probe(config_name: str, side: str) -> dict:
 
 
 def measure_memory(name: str, with_torch: bool) -> dict:
-    """``name``: a SUITE configuration, ``"plain <configuration>"`` or the classifier's name."""
+    """``name``: a SUITE configuration, ``"plain <configuration>"``, the classifier's or the seq2seq's name."""
     results = {}
     for side in (["rnnlab", "torch"] if with_torch else ["rnnlab"]):
         completed = subprocess.run([sys.executable, __file__, "--memory-probe", name, side],
@@ -369,6 +447,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternated repetitions per measurement (default 5)")
     parser.add_argument("--quick", action="store_true", help="2 rounds, no memory probes: a check that it runs")
     parser.add_argument("--no-torch", action="store_true", help="rnnlab (and min-char-rnn) only")
+    parser.add_argument("--rows", default=",".join(ROW_GROUPS),
+                        help=f"comma-separated row groups to run, of {', '.join(ROW_GROUPS)} (default: all)")
     parser.add_argument("--json", default=str(REPO_ROOT / "benchmarks" / "results" / "speed.json"),
                         help="where to write the results (default benchmarks/results/speed.json)")
     parser.add_argument("--memory-probe", nargs=2, metavar=("CONFIG", "SIDE"), help=argparse.SUPPRESS)
@@ -377,6 +457,11 @@ def main(argv=None) -> int:
         print(json.dumps(memory_probe(*args.memory_probe)))
         return 0
 
+    groups = [g.strip() for g in args.rows.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in ROW_GROUPS]
+    if unknown or not groups:
+        parser.error(f"--rows: unknown group {unknown[0] if unknown else args.rows!r}; "
+                     f"choose from {', '.join(ROW_GROUPS)}")
     rounds = 2 if args.quick else args.rounds
     with_torch = not args.no_torch and torch_available()
     threads = int(blas_info()["threads"] or 1)
@@ -408,73 +493,95 @@ def main(argv=None) -> int:
         print(f"{row['work']:<44} {row['rnnlab']:>12,.0f} {peer:>12} {ratio:>7}{extra}", flush=True)
 
     print(f"\n{'work (characters per second)':<44} {'rnnlab':>12} {'peer':>12} {'ratio':>7}")
-    for config in SUITE:
-        steps = STEPS_PER_ROUND[config.name]
-        batches = char_batches(config, steps, ids)
-        workloads = {"rnnlab": (training_workload(rnnlab_trainer(config), batches), steps * config.chars_per_step)}
-        if with_torch:
-            workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
-        rates = interleaved_medians(workloads, rounds=rounds)
-        report(training_row(f"train {config.name}, batch 32 x 64, Adam", rates, training_flops(config),
-                            config.chars_per_step, peak, with_torch, config=asdict(config)))
-
-    # the same char-LSTMs written with the plain layers
-    for config in PLAIN:
-        steps = STEPS_PER_ROUND[config.name]
-        batches = char_batches(config, steps, ids)
-        workloads = {"rnnlab": (training_workload(rnnlab_plain_trainer(config), batches),
-                                steps * config.chars_per_step)}
-        if with_torch:
-            workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
-        rates = interleaved_medians(workloads, rounds=rounds)
-        report(training_row(f"train {config.name} as plain layers, Adam", rates, training_flops(config),
-                            config.chars_per_step, peak, with_torch, config=asdict(config)))
-
-    # the row-wise image classifier (units: images per second)
-    steps = 8
-    batches = image_batches(steps)
-    workloads = {"rnnlab": (training_workload(rnnlab_classifier_trainer(), batches), steps * CLASSIFIER["batch"])}
-    if with_torch:
-        workloads["torch"] = (training_workload(torch_classifier_trainer(), batches), steps * CLASSIFIER["batch"])
-    rates = interleaved_medians(workloads, rounds=rounds)
-    report(training_row(f"train {CLASSIFIER['name']}, batch 64 x 28 (images/s)", rates, classifier_flops(),
-                        CLASSIFIER["batch"], peak, with_torch, config=dict(CLASSIFIER)))
-
-    # min-char-rnn at its own setting
-    steps = 40
-    batches = char_batches(MINCHAR, steps, ids)
-    rates = interleaved_medians({
-        "rnnlab": (training_workload(rnnlab_minchar_trainer(MINCHAR), batches), steps * MINCHAR.chars_per_step),
-        "minchar": (training_workload(minchar_trainer(MINCHAR.vocab_size), batches), steps * MINCHAR.chars_per_step),
-    }, rounds=rounds)
-    report({"work": "train RNN 1x100, seq 25, batch 1, Adagrad", "rnnlab": rates["rnnlab"],
-            "peer": rates["minchar"], "peer_name": "min-char-rnn", "ratio": rates["rnnlab"] / rates["minchar"],
-            "note": "peer: min-char-rnn"})
-    batched = BenchConfig("min-char-rnn batch 32", "rnn", 100, 1, batch_size=32, seq_len=25, embedding_size=100)
-    batches32 = char_batches(batched, 10, ids)
-    rates32 = interleaved_medians({"rnnlab": (training_workload(rnnlab_minchar_trainer(batched), batches32),
-                                              10 * batched.chars_per_step)}, rounds=rounds)
-    report({"work": "train RNN 1x100, seq 25, batch 32, Adagrad", "rnnlab": rates32["rnnlab"],
-            "peer": rates["minchar"], "peer_name": "min-char-rnn (batch 1)",
-            "ratio": rates32["rnnlab"] / rates["minchar"], "note": "peer: min-char-rnn at its batch 1"})
-
-    # sampling
-    for config in (SUITE[0], SUITE[1]):
-        for streams in (1, 64):
-            chars = SAMPLE_CHARS[config.name] // (4 if streams > 1 else 1)
-            workloads = {"rnnlab": ((lambda run=rnnlab_sampler(config, streams), n=chars: run(n)), chars * streams)}
+    if "charrnn" in groups:
+        for config in SUITE:
+            steps = STEPS_PER_ROUND[config.name]
+            batches = char_batches(config, steps, ids)
+            workloads = {"rnnlab": (training_workload(rnnlab_trainer(config), batches), steps * config.chars_per_step)}
             if with_torch:
-                workloads["torch"] = ((lambda run=torch_sampler(config, streams), n=chars: run(n)), chars * streams)
+                workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
             rates = interleaved_medians(workloads, rounds=rounds)
-            report({"work": f"sample {config.name}, {streams} stream{'s' if streams > 1 else ''}",
-                    "config": asdict(config), "streams": streams, "rnnlab": rates["rnnlab"],
-                    "peer": rates.get("torch"), "peer_name": "PyTorch",
-                    "ratio": rates["rnnlab"] / rates["torch"] if with_torch else None})
+            report(training_row(f"train {config.name}, batch 32 x 64, Adam", rates, training_flops(config),
+                                config.chars_per_step, peak, with_torch, config=asdict(config)))
+
+    if "plain" in groups:
+        # the same char-LSTMs written with the plain layers
+        for config in PLAIN:
+            steps = STEPS_PER_ROUND[config.name]
+            batches = char_batches(config, steps, ids)
+            workloads = {"rnnlab": (training_workload(rnnlab_plain_trainer(config), batches),
+                                    steps * config.chars_per_step)}
+            if with_torch:
+                workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
+            rates = interleaved_medians(workloads, rounds=rounds)
+            report(training_row(f"train {config.name} as plain layers, Adam", rates, training_flops(config),
+                                config.chars_per_step, peak, with_torch, config=asdict(config)))
+
+    if "classifier" in groups:
+        # the row-wise image classifier (units: images per second)
+        steps = 8
+        batches = image_batches(steps)
+        workloads = {"rnnlab": (training_workload(rnnlab_classifier_trainer(), batches), steps * CLASSIFIER["batch"])}
+        if with_torch:
+            workloads["torch"] = (training_workload(torch_classifier_trainer(), batches), steps * CLASSIFIER["batch"])
+        rates = interleaved_medians(workloads, rounds=rounds)
+        report(training_row(f"train {CLASSIFIER['name']}, batch 64 x 28 (images/s)", rates, classifier_flops(),
+                            CLASSIFIER["batch"], peak, with_torch, config=dict(CLASSIFIER)))
+
+    if "seq2seq" in groups:
+        # the seq2seq model (units: pairs per second); the losses checked first (the same work on both sides)
+        steps = STEPS_PER_ROUND[SEQ2SEQ["name"]]
+        model, trainers, batches = seq2seq_trainers(steps, sides=("rnnlab", "torch") if with_torch else ("rnnlab",))
+        check = f", loss check {check_seq2seq_losses():.0e}" if with_torch else ""
+        workloads = {side: ((lambda step=step: [step(batch) for batch in batches]), steps * SEQ2SEQ["batch"])
+                     for side, step in trainers.items()}
+        rates = interleaved_medians(workloads, rounds=rounds)
+        row = training_row(f"train {SEQ2SEQ['name']}, batch {SEQ2SEQ['batch']} (pairs/s)", rates,
+                           seq2seq_flops(model, batches), SEQ2SEQ["batch"], peak, with_torch, config=dict(SEQ2SEQ))
+        row["note"] += check
+        report(row)
+
+    if "minchar" in groups:
+        # min-char-rnn at its own setting
+        steps = 40
+        batches = char_batches(MINCHAR, steps, ids)
+        rates = interleaved_medians({
+            "rnnlab": (training_workload(rnnlab_minchar_trainer(MINCHAR), batches), steps * MINCHAR.chars_per_step),
+            "minchar": (training_workload(minchar_trainer(MINCHAR.vocab_size), batches),
+                        steps * MINCHAR.chars_per_step),
+        }, rounds=rounds)
+        report({"work": "train RNN 1x100, seq 25, batch 1, Adagrad", "rnnlab": rates["rnnlab"],
+                "peer": rates["minchar"], "peer_name": "min-char-rnn", "ratio": rates["rnnlab"] / rates["minchar"],
+                "note": "peer: min-char-rnn"})
+        batched = BenchConfig("min-char-rnn batch 32", "rnn", 100, 1, batch_size=32, seq_len=25, embedding_size=100)
+        batches32 = char_batches(batched, 10, ids)
+        rates32 = interleaved_medians({"rnnlab": (training_workload(rnnlab_minchar_trainer(batched), batches32),
+                                                  10 * batched.chars_per_step)}, rounds=rounds)
+        report({"work": "train RNN 1x100, seq 25, batch 32, Adagrad", "rnnlab": rates32["rnnlab"],
+                "peer": rates["minchar"], "peer_name": "min-char-rnn (batch 1)",
+                "ratio": rates32["rnnlab"] / rates["minchar"], "note": "peer: min-char-rnn at its batch 1"})
+
+    if "sampling" in groups:
+        # sampling
+        for config in (SUITE[0], SUITE[1]):
+            for streams in (1, 64):
+                chars = SAMPLE_CHARS[config.name] // (4 if streams > 1 else 1)
+                workloads = {"rnnlab": ((lambda run=rnnlab_sampler(config, streams), n=chars: run(n)), chars * streams)}
+                if with_torch:
+                    workloads["torch"] = ((lambda run=torch_sampler(config, streams), n=chars: run(n)), chars * streams)
+                rates = interleaved_medians(workloads, rounds=rounds)
+                report({"work": f"sample {config.name}, {streams} stream{'s' if streams > 1 else ''}",
+                        "config": asdict(config), "streams": streams, "rnnlab": rates["rnnlab"],
+                        "peer": rates.get("torch"), "peer_name": "PyTorch",
+                        "ratio": rates["rnnlab"] / rates["torch"] if with_torch else None})
 
     memory = {}
     if not args.quick:
         print(f"\n{'peak memory of training (MB, RSS increase)':<44} {'rnnlab':>12} {'PyTorch':>12} {'ratio':>7}")
-        for name in [c.name for c in SUITE] + [f"plain {c.name}" for c in PLAIN] + [CLASSIFIER["name"]]:
+        names = ([c.name for c in SUITE] * ("charrnn" in groups)
+                 + [f"plain {c.name}" for c in PLAIN] * ("plain" in groups)
+                 + [CLASSIFIER["name"]] * ("classifier" in groups) + [SEQ2SEQ["name"]] * ("seq2seq" in groups))
+        for name in names:
             memory[name] = measure_memory(name, with_torch)
             got = memory[name]
             line = f"{name:<44} {got['rnnlab']['rss_peak_increase_mb']:>12.1f}"
