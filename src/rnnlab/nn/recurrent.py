@@ -40,13 +40,23 @@ def cell_math(dtype):
     return recurrent_math
 
 
+_WITH_TWIN: dict = {}  # mode -> (the registered Cell, that Cell with its compiled twin's functions)
+
+
 def cell_for(mode: str, dtype) -> recurrent_math.Cell:
     """The registered cell ``mode`` as it runs for parameters of ``dtype``: with its compiled twin's
     forward and backward when :func:`cell_math` picks the compiled module and it has one for ``mode``,
     otherwise the reference's (a cell with no twin runs the reference on either path)."""
     cell = recurrent_math.CELLS[mode]
-    twin = getattr(cell_math(dtype), "TWINS", {}).get(mode)
-    return cell if twin is None else dataclasses.replace(cell, forward=twin[0], backward=twin[1])
+    math = cell_math(dtype)
+    if math is recurrent_math:
+        return cell
+    known = _WITH_TWIN.get(mode)
+    if known is None or known[0] is not cell:  # built once per registration, not once per forward
+        twin = math.TWINS.get(mode)
+        known = _WITH_TWIN[mode] = (cell, cell if twin is None else
+                                    dataclasses.replace(cell, forward=twin[0], backward=twin[1]))
+    return known[1]
 
 
 _PARAMETER_ORDER = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # PyTorch's registration order
