@@ -22,7 +22,6 @@ within it, the epoch's shuffled order, the random generator's state and the epoc
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,12 +165,11 @@ def train(config: ClassifyConfig, out, resume: bool = False, stream=None, data: 
     while the run trains in it (:meth:`rnnlab.training.rundir.RunDirectory.lock`).
     """
     from . import distributed
-    from .rundir import RunDirectory
 
     config.validate()
     dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
     dist.check_divides(config.batch_size)
-    with dist.lock(RunDirectory(out)):  # held by rank 0, the one process that writes there
+    with loop.run_lock(out, dist):  # held by rank 0, the one process that writes there
         return train_locked(config, out, resume, stream, data, progress_bar, dist)
 
 
@@ -180,11 +178,9 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
     """:func:`train`, its run directory's lock held (data-parallel: by rank 0, which alone reads and
     writes the run directory; ``dist`` is :func:`rnnlab.training.distributed.context`)."""
     from ..nn import CrossEntropyLoss
-    from . import distributed
     from .signals import graceful_interrupt
 
-    dist = distributed.context() if dist is None else dist
-    stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
+    dist, stream = loop.this_rank(stream, dist)  # rank 0's messages only
     config.validate()
     run, saved = loop.open_run(out, resume, "classify", config, ClassifyConfig.RESUME_MUST_MATCH, dist,
                                path_settings=("idx",))

@@ -15,13 +15,16 @@ Every loop:
 - :func:`save_training_state` / :func:`restore_training_state`: the weights, the optimizer's moments and
   the random generator's state in the run directory's training state, beside each loop's own arrays
   and metadata; a damaged state is one line.
+- :func:`this_rank`, :func:`run_lock`: the process among the ranks, where its messages go, the run
+  directory's lock.
 - :class:`LogLines`, :func:`progress_and_log`: messages beside the progress bar, or plain lines once it
   is gone; :func:`write_results`: ``results.json``.
 
 The step-scheduled loops (:mod:`.seq2seq`, :mod:`.tagging`), which validate every ``eval_every`` steps:
 :class:`RunPosition` and its checkpoint (:func:`save_position`, :func:`restore_position`),
 :func:`step_schedule`, :func:`next_batch` and :func:`advance` (one step's bookkeeping),
-:func:`keep_best` (the validation record and the best weights).
+:func:`keep_best` (the validation record and the best weights), :class:`StepRunResult` and
+:func:`report_end` (``results.json`` and the last line).
 """
 from __future__ import annotations
 
@@ -45,6 +48,27 @@ RESULTS_FILE = "results.json"
 # ---------------------------------------------------------------------------------------------------
 # the run directory: a new run, or the saved one continued
 # ---------------------------------------------------------------------------------------------------
+
+def this_rank(stream, dist=None):
+    """``(dist, stream)``: this process among the ranks (under mpiexec one rank of several; alone a
+    stand-in whose methods do nothing, :mod:`rnnlab.training.distributed`) and where its messages go
+    (``stream``, default stderr; only rank 0's are shown)."""
+    import sys
+
+    from . import distributed
+
+    dist = distributed.context() if dist is None else dist
+    return dist, dist.stream(sys.stderr if stream is None else stream)
+
+
+def run_lock(out, dist=None):
+    """The lock on the run directory ``out``: one training process per run directory (held by rank 0,
+    the one process that writes there)."""
+    from . import distributed
+    from .rundir import RunDirectory
+
+    return (distributed.context() if dist is None else dist).lock(RunDirectory(out))
+
 
 def open_run(out, resume: bool, kind: str, config, must_match, dist, path_settings=(), flag_names=None):
     """``(run directory, its config.json or None)``: ``out`` to create, or (``resume``) the saved run of
@@ -314,6 +338,19 @@ def write_results(run, at, stop_reason: str, test: dict | None, train_seconds: f
 # ---------------------------------------------------------------------------------------------------
 
 @dataclass
+class StepRunResult:
+    """What a step-scheduled run returns."""
+    run_dir: Path
+    step: int
+    epoch: int
+    stop_reason: str                              # "steps", "epochs", "time", "interrupted"
+    history: list = field(default_factory=list)   # one dict per validation
+    test: object | None = None                    # the test split scored with the best weights
+    losses: dict = field(default_factory=dict)    # step -> training loss, for this invocation's steps
+    train_seconds: float = 0.0
+
+
+@dataclass
 class RunPosition:
     step: int = 0                     # optimizer steps since the start of the run
     epoch: int = 0                    # completed epochs
@@ -385,3 +422,15 @@ def keep_best(at: RunPosition, record: dict, key: tuple, message: str, run, mode
     if improved:
         at.best = key
         run.save_best(model.state_dict(), record)
+
+
+def report_end(run, at: RunPosition, result: StepRunResult, start_step: int, dist, log) -> None:
+    """The end of a step-scheduled run: interrupted, how to continue; otherwise (rank 0) ``results.json``
+    and the last line."""
+    if result.stop_reason == "interrupted":
+        log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
+    elif dist.is_root:
+        write_results(run, at, result.stop_reason, None if result.test is None else result.test.to_dict(),
+                      result.train_seconds, start_step)
+        log(f"done at step {at.step}, epoch {at.epoch} ({result.stop_reason}, {result.train_seconds:.1f} s "
+            f"training); run directory: {run.path}")

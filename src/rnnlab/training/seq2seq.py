@@ -25,9 +25,8 @@ so ``train(steps=20)`` then ``train(resume=True, steps=40)`` gives the losses an
 from __future__ import annotations
 
 import math
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__, backend
@@ -192,33 +191,21 @@ def validate(model, data: PairData, val_batches, criterion, config, at: RunPosit
 # ---------------------------------------------------------------------------------------------------
 
 @dataclass
-class Seq2SeqResult:
-    run_dir: Path
-    step: int
-    epoch: int
-    stop_reason: str                              # "steps", "epochs", "time", "interrupted"
-    history: list = field(default_factory=list)
+class Seq2SeqResult(loop.StepRunResult):
     test: Translations | None = None              # the test split decoded with the best weights
-    losses: dict = field(default_factory=dict)    # step -> training loss, for this invocation's steps
-    train_seconds: float = 0.0
 
 
 def train(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> Seq2SeqResult:
     """Train a :class:`Seq2Seq` as ``config`` says; checkpoints go to the run directory ``out``."""
-    from . import distributed
-    from .rundir import RunDirectory
-
     config.validate()
-    with distributed.context().lock(RunDirectory(out)):  # one training process per run directory (rank 0)
+    with loop.run_lock(out):  # one training process per run directory (rank 0)
         return train_locked(config, out, resume, stream, progress_bar)
 
 
 def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> Seq2SeqResult:
     from ..nn import CrossEntropyLoss
-    from . import distributed
 
-    dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
-    stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
+    dist, stream = loop.this_rank(stream)  # under mpiexec: this rank of several, rank 0's messages only
     config.validate()
     dist.check_divides(config.batch_size)
     run, saved = loop.open_run(out, resume, "seq2seq", config, Seq2SeqConfig.RESUME_MUST_MATCH, dist,
@@ -294,12 +281,7 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
     finally:
         log.close()
     result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
-    if result.stop_reason == "interrupted":
-        log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
-        return result
-    if not dist.is_root:
-        return result
-    if data.test:
+    if result.stop_reason != "interrupted" and dist.is_root and data.test:
         from .rundir import load_model
 
         best, name = load_model(run, lambda: build_model(config, data))
@@ -307,10 +289,7 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
         log(f"test ({result.test.pairs:,} pairs, {name} weights, beam {config.beam}): exact match "
             f"{100 * result.test.exact_match:.2f}%, char accuracy {100 * result.test.char_accuracy:.2f}%, "
             f"CER {result.test.cer:.4f}")
-    loop.write_results(run, at, result.stop_reason, None if result.test is None else result.test.to_dict(),
-                       train_seconds, start_step)
-    log(f"done at step {at.step}, epoch {at.epoch} ({result.stop_reason}, {train_seconds:.1f} s training); "
-        f"run directory: {run.path}")
+    loop.report_end(run, at, result, start_step, dist, log)
     return result
 
 

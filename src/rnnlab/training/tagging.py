@@ -21,9 +21,8 @@ optimizer moments, random state, batch order, position.
 from __future__ import annotations
 
 import math
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -183,34 +182,22 @@ def validate(model, val: TaggedLines, criterion, config: TagConfig, at: RunPosit
 # ---------------------------------------------------------------------------------------------------
 
 @dataclass
-class TagResult:
-    run_dir: Path
-    step: int
-    epoch: int
-    stop_reason: str
-    history: list = field(default_factory=list)
-    test: SpacingScore | None = None
-    losses: dict = field(default_factory=dict)
-    train_seconds: float = 0.0
+class TagResult(loop.StepRunResult):
+    test: SpacingScore | None = None              # the test lines scored with the best weights
 
 
 def train(config: TagConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> TagResult:
     """Train a :class:`SequenceTagger` to restore spaces as ``config`` says; checkpoints go to ``out``."""
-    from . import distributed
-    from .rundir import RunDirectory
-
     config.validate()
-    with distributed.context().lock(RunDirectory(out)):  # one training process per run directory (rank 0)
+    with loop.run_lock(out):  # one training process per run directory (rank 0)
         return train_locked(config, out, resume, stream, progress_bar)
 
 
 def train_locked(config: TagConfig, out, resume: bool = False, stream=None, progress_bar: bool = True) -> TagResult:
     from ..nn import CrossEntropyLoss
-    from . import distributed
     from .rundir import load_model
 
-    dist = distributed.context()  # under mpiexec: this rank of several; alone: a stand-in that does nothing
-    stream = dist.stream(sys.stderr if stream is None else stream)  # rank 0's messages only
+    dist, stream = loop.this_rank(stream)  # under mpiexec: this rank of several, rank 0's messages only
     config.validate()
     dist.check_divides(config.batch_size)
     run, saved = loop.open_run(out, resume, "tagger", config, TagConfig.RESUME_MUST_MATCH, dist,
@@ -289,20 +276,12 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     finally:
         log.close()
     result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
-    if result.stop_reason == "interrupted":
-        log(f"interrupted: saved the training state at step {at.step} in {run.path}; continue with --resume")
-        return result
-    if not dist.is_root:
-        return result
-    if test_lines:
+    if result.stop_reason != "interrupted" and dist.is_root and test_lines:
         best, name = load_model(run, lambda: build_model(config, vocabulary))
         result.test = score_spacing(best, test_lines, vocabulary)
         log(f"test ({result.test.lines:,} lines, {name} weights): spaces precision {result.test.precision:.4f} "
             f"recall {result.test.recall:.4f} F1 {result.test.f1:.4f}, exact lines {100 * result.test.exact_line:.2f}%")
-    loop.write_results(run, at, result.stop_reason, None if result.test is None else result.test.to_dict(),
-                       train_seconds, start_step)
-    log(f"done at step {at.step}, epoch {at.epoch} ({result.stop_reason}, {train_seconds:.1f} s training); "
-        f"run directory: {run.path}")
+    loop.report_end(run, at, result, start_step, dist, log)
     return result
 
 
