@@ -194,7 +194,7 @@ def test_a_cell_without_a_compiled_twin_runs_the_reference(toy_cell):
     layer = nn.RNNBase(TOY, H_IN, H, dtype=np.float32)
     x = np.random.default_rng(4).standard_normal((L, N, H_IN)).astype(np.float32)
     with compiled_path():
-        assert TOY not in fast.load("recurrent").TWINS
+        assert TOY not in fast.load("recurrent").TWINS and fast.load("recurrent").compiled_cell(TOY) is None
         before = sum(fast.calls.values())
         assert recurrent.cell_for(TOY, np.dtype(np.float32)) is recurrent_math.CELLS[TOY]
         output, h_n = layer(x)
@@ -269,7 +269,8 @@ def test_the_builtin_modes_run_their_compiled_twins(mode, entry):
     x = np.ones((L, N, H_IN), dtype=np.float32)
     with compiled_path(f"{entry}_forward", f"{entry}_backward"):
         cell = recurrent.cell_for(mode, np.dtype(np.float32))
-        assert cell.forward.__module__ == "rnnlab.fast.recurrent"
+        assert cell.forward.__module__ == "rnnlab.fast.recurrent" and cell.gates == recurrent_math.CELLS[mode].gates
+        assert recurrent.cell_for(mode, np.dtype(np.float32)) is cell  # built once, not once per forward
         assert cell.options == recurrent_math.CELLS[mode].options
         output, _ = layer(x)
         layer.backward(np.ones_like(output))

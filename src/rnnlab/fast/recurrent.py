@@ -21,16 +21,19 @@ Read ``recurrent_math.py`` for the math; this file only changes how it is execut
 
 float32 NumPy arrays only (the layers send float64 to the reference); anything else is a TypeError.
 
-:data:`TWINS` offers the compiled forward/backward of each registered cell that has them, by the
+:data:`TWINS` holds the compiled forward/backward of each registered cell that has them, by the
 same mode name as :data:`rnnlab.nn.recurrent_math.CELLS` and with :class:`~rnnlab.nn.recurrent_math.Cell`'s
-signatures; a mode without a twin runs the reference (:func:`rnnlab.nn.recurrent.cell_for`).
+signatures; :func:`compiled_cell` is the registered Cell with them (None for a mode without a twin, which
+then runs the reference: :func:`rnnlab.nn.recurrent.cell_for`).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from .. import backend
-from ..nn.recurrent_math import (GRUCache, LSTMCache, RNNCache, check_cache, check_nonlinearity, layer_output,
+from ..nn.recurrent_math import (CELLS, GRUCache, LSTMCache, RNNCache, check_cache, check_nonlinearity, layer_output,
                                  parameter_grads, project_input, project_input_backward)
 from . import blas, record
 from .cell_steps import (gru_backward_step, gru_forward_step, lstm_activation_constants, lstm_backward_step,
@@ -451,3 +454,19 @@ TWINS = {  # mode -> (forward, backward); the options (RNN's nonlinearity) come 
     "LSTM": (_lstm_cell_forward, _lstm_cell_backward),
     "GRU": (_gru_cell_forward, _gru_cell_backward),
 }
+
+
+_COMPILED_CELLS: dict = {}  # mode -> (the registered Cell, that Cell with its twin's functions)
+
+
+def compiled_cell(mode: str):
+    """The registered Cell ``mode`` with the forward and backward of its twin in :data:`TWINS` (its gate
+    count, states and options unchanged), or None when ``mode`` has no twin."""
+    twin = TWINS.get(mode)
+    if twin is None:
+        return None
+    cell = CELLS[mode]
+    known = _COMPILED_CELLS.get(mode)
+    if known is None or known[0] is not cell:  # built once per registration, not once per forward
+        known = _COMPILED_CELLS[mode] = (cell, dataclasses.replace(cell, forward=twin[0], backward=twin[1]))
+    return known[1]

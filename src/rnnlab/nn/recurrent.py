@@ -7,13 +7,12 @@ checks, variable ``lengths``, dropout between layers, time reversal for the reve
 ``extra_repr``. It never branches on the mode: what differs between cells (gate count, state
 tensors, the math over a whole sequence with every gradient) is the mode's
 :class:`~rnnlab.nn.recurrent_math.Cell` in the registry :data:`rnnlab.nn.recurrent_math.CELLS`.
-:func:`cell_for` picks, once per layer forward, its compiled twin (:data:`rnnlab.fast.recurrent.TWINS`,
-same caches) or the reference through the one switch, :func:`rnnlab.fast.enabled`, and the forward's
+:func:`cell_for` picks, once per layer forward, its compiled twin (:mod:`rnnlab.fast.recurrent`, same
+caches) or the reference through the one switch, :func:`rnnlab.fast.enabled`, and the forward's
 choice also runs its backward.
 """
 from __future__ import annotations
 
-import dataclasses
 import numbers
 import warnings
 from typing import Any, NamedTuple
@@ -40,23 +39,13 @@ def cell_math(dtype):
     return recurrent_math
 
 
-_WITH_TWIN: dict = {}  # mode -> (the registered Cell, that Cell with its compiled twin's functions)
-
-
 def cell_for(mode: str, dtype) -> recurrent_math.Cell:
-    """The registered cell ``mode`` as it runs for parameters of ``dtype``: with its compiled twin's
-    forward and backward when :func:`cell_math` picks the compiled module and it has one for ``mode``,
-    otherwise the reference's (a cell with no twin runs the reference on either path)."""
-    cell = recurrent_math.CELLS[mode]
+    """The registered cell ``mode`` as it runs for parameters of ``dtype``: its compiled twin
+    (:func:`rnnlab.fast.recurrent.compiled_cell`) when :func:`cell_math` picks the compiled module and
+    one exists for ``mode``; otherwise the reference (a cell without a twin runs it on either path)."""
     math = cell_math(dtype)
-    if math is recurrent_math:
-        return cell
-    known = _WITH_TWIN.get(mode)
-    if known is None or known[0] is not cell:  # built once per registration, not once per forward
-        twin = math.TWINS.get(mode)
-        known = _WITH_TWIN[mode] = (cell, cell if twin is None else
-                                    dataclasses.replace(cell, forward=twin[0], backward=twin[1]))
-    return known[1]
+    compiled = None if math is recurrent_math else math.compiled_cell(mode)
+    return recurrent_math.CELLS[mode] if compiled is None else compiled
 
 
 _PARAMETER_ORDER = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # PyTorch's registration order
