@@ -66,7 +66,8 @@ def features(model, twin, dec_out, enc_out, padding):
     elif model.attention_score == "general":
         scores = (Q @ a.weight) @ K.transpose(1, 2)
     else:
-        scores = torch.tanh((Q @ a.query_weight.T)[:, :, None] + (K @ a.key_weight.T + a.bias)[:, None]) @ a.score_weight
+        hidden = torch.tanh((Q @ a.query_weight.T)[:, :, None] + (K @ a.key_weight.T + a.bias)[:, None])  # (N, T, S, A)
+        scores = hidden @ a.score_weight
     weights = torch.softmax(scores.masked_fill(padding[:, None, :], float("-inf")), dim=-1)
     context = (weights @ K).transpose(0, 1)
     return torch.tanh(twin.combine(torch.cat([context, dec_out], dim=-1)))
