@@ -21,7 +21,7 @@ Method (see benchmarks/README.md):
   ("123+45" -> "168"), batch 128 bucketed by source length, teacher forcing, mean cross-entropy over the
   targets (``<pad>`` ignored), clip 5, Adam 3e-3; against its PyTorch twin (``torch_seq2seq.py``: packed
   encoder, the same weights, the same batches). Before timing, the losses of two training steps of both
-  from the same weights must agree to 1e-4 (they agree to ~3e-7), so the row compares the same work;
+  from the same weights must agree to 1e-4, so the row compares the same work;
 - min-char-rnn: Karpathy's per-step NumPy code reimplemented as written (one-hot inputs, vanilla RNN
   100, seq 25, batch 1, Adagrad 0.1, element clip 5); rnnlab runs the same model (CharRNN 'rnn' 1 x 100,
   embedding 100 in place of the one-hot product) with Adagrad and clip_grad_value_;
