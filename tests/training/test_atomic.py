@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 
 import numpy as np
 import pytest
@@ -102,3 +105,37 @@ def test_remove_stale_temporaries_clears_what_a_killed_writer_left(tmp_path):
     removed = remove_stale_temporaries(tmp_path)
     assert [p.name for p in removed] == [".model.safetensors.abc123.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors", "notes.tmp"]
+
+
+def test_a_fifo_is_written_through_and_stays_a_fifo(tmp_path):
+    # `--out /dev/stdout` or a named pipe: a rename over it would replace the stream with a file
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    atomic_write_bytes(fifo, b"payload")
+    reader.join(timeout=10)
+    assert received == [b"payload"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_full_device_is_one_line_and_stays_a_device(tmp_path):
+    # a copy of /dev/full (char 1, 7) in tmp_path, so that a regression can only replace the copy
+    device = tmp_path / "full"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    except (PermissionError, OSError):
+        pytest.skip("making a device node needs root")
+    with pytest.raises(RnnlabError, match=r"^.*full: cannot write \(No space left on device\)[^\n]*$"):
+        atomic_write_bytes(device, b"x" * 100)
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_directory_as_the_target_is_refused_in_one_line(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(RnnlabError, match="is a directory; give the path of a file"):
+        atomic_write_json(tmp_path / "folder", {"a": 1})
+    assert (tmp_path / "folder").is_dir()

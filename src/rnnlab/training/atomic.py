@@ -5,11 +5,16 @@ fsynced, then moved over the old one with ``os.replace`` (atomic on POSIX and Wi
 directory is fsynced so the rename survives a crash. An interrupted write (an exception, Ctrl-C, a full
 disk) leaves the previous file intact and removes the temporary file; a killed process cannot remove it,
 so :func:`remove_stale_temporaries` clears what such a process left behind.
+
+A path that names a device, a pipe or a socket (``--out /dev/stdout``, a FIFO) is written straight
+through: renaming over it would replace the device itself (``/dev/full`` or ``/dev/null`` turned into a
+file, as root), and a stream has no "old version" to keep. A directory is refused.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -54,6 +59,16 @@ def atomic_writer(path, mode: str = "wb") -> Iterator[BinaryIO]:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
+        kind = os.stat(path).st_mode
+    except OSError:
+        kind = None  # not there yet (or unreadable: mkstemp below says why)
+    if kind is not None and stat.S_ISDIR(kind):
+        raise RnnlabError(f"{path} is a directory; give the path of a file to write")
+    if kind is not None and not stat.S_ISREG(kind):
+        with _streamed(path, mode) as file:
+            yield file
+        return
+    try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as error:
         raise RnnlabError(f"{path}: cannot write ({error.strerror or error}); check that {directory} exists "
@@ -74,6 +89,17 @@ def atomic_writer(path, mode: str = "wb") -> Iterator[BinaryIO]:
                               f"free some space or check {directory}") from None
         raise
     _fsync_directory(directory)
+
+
+@contextlib.contextmanager
+def _streamed(path: Path, mode: str) -> Iterator[BinaryIO]:
+    """Write to a device, pipe or socket in place (no temporary file, no rename)."""
+    try:
+        with open(path, mode.replace("w", "a"), **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+            yield file
+    except OSError as error:  # /dev/full, a closed pipe
+        raise RnnlabError(f"{path}: cannot write ({error.strerror or error}); give the path of a file "
+                          f"or a writable stream") from None
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
