@@ -432,7 +432,7 @@ class Vocabulary:
     def unknown_message(self, missing: list, where: str = "the text") -> str:
         """One line naming the ``missing`` symbols (repr'd, at most 20) and what to do about them."""
         shown = ", ".join(repr(symbol) for symbol in missing[:20]) + (" ..." if len(missing) > 20 else "")
-        kind = "bytes" if self.byte_mode else "characters"
+        kind = ("byte" if self.byte_mode else "character") + ("" if len(missing) == 1 else "s")
         return (f"{where} has {len(missing)} {kind} the model's vocabulary ({len(self)} symbols) does not contain: "
                 f"{shown}; use only characters from the training text (or drop them)")
 
