@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError
-from .flags import add_checkpoint_flag, one_line_errors, resolved_path
+from .flags import (add_checkpoint_flag, add_command_group, add_run_dir_argument, add_subcommand, check_new_run,
+                    resolved_path, resumed_run)
 from .messages import one_line_messages, to_stdout
 
 # flag -> ClassifyConfig field, in the order --help lists them
@@ -27,17 +28,15 @@ def register(subparsers) -> None:
     from ..training.config import DATASETS, MODELS, OPTIMIZERS, ClassifyConfig
 
     defaults = ClassifyConfig()
-    classify = subparsers.add_parser(
-        "classify", help="classify sequences: images read row by row (MNIST, Fashion-MNIST, any IDX files)",
+    commands = add_command_group(
+        subparsers, "classify", "{train,eval}",
+        help="classify sequences: images read row by row (MNIST, Fashion-MNIST, any IDX files)",
         description="Train and evaluate a sequence classifier (RNN/LSTM/GRU -> last or mean output -> Linear) "
                     "on images read as sequences of rows: a 28x28 image is 28 steps of 28 pixels.")
-    one_line_errors(classify)
-    commands = classify.add_subparsers(dest="classify_command", metavar="{train,eval}")
-    classify.set_defaults(handler=lambda args: _print_help(classify))
 
     # --- train ----------------------------------------------------------------------------------
-    parser = commands.add_parser(
-        "train", help="train a classifier; checkpoints go to RUN_DIR",
+    parser = add_subcommand(
+        commands, "train", run_train, help="train a classifier; checkpoints go to RUN_DIR",
         description="Train a sequence classifier on images read row by row. Pixels are scaled to [0, 1] "
                     "(uint8 / 255). Each epoch prints the training loss and accuracy and the test (and "
                     "validation, with --val-size) loss and accuracy; the end prints the test confusion matrix "
@@ -45,7 +44,6 @@ def register(subparsers) -> None:
                     "and at the end; Ctrl-C saves and exits; --resume continues exactly.",
         epilog="Example: rnnlab classify train --dataset fashion-mnist --out runs/fmnist --model lstm "
                "--hidden-size 128 --epochs 5")
-    one_line_errors(parser)
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/classify-<dataset>-<model>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR where its last checkpoint left it; --epochs and "
@@ -95,15 +93,13 @@ def register(subparsers) -> None:
     length.add_argument("--steps", type=int, metavar="N", help="optimizer steps, counted from the start of the run")
     length.add_argument("--time-budget", type=float, metavar="SECONDS",
                         help="seconds of training in this invocation (evaluations not counted)")
-    parser.set_defaults(handler=run_train)
 
     # --- eval -----------------------------------------------------------------------------------
-    parser = commands.add_parser(
-        "eval", help="accuracy, loss and confusion matrix of a trained classifier",
+    parser = add_subcommand(
+        commands, "eval", run_eval, help="accuracy, loss and confusion matrix of a trained classifier",
         description="Score the classifier in RUN_DIR on a test set: by default the one it was trained with.",
         epilog="Example: rnnlab classify eval runs/fmnist --json")
-    one_line_errors(parser)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab classify train`")
+    add_run_dir_argument(parser, "classify train")
     parser.add_argument("--dataset", metavar="{" + ",".join(DATASETS) + "}", help="score this dataset's test set")
     parser.add_argument("--data-dir", metavar="DIR", help="directory holding the dataset's four files")
     parser.add_argument("--idx", nargs=2, metavar=("TEST_IMAGES", "TEST_LABELS"), help="score these IDX files")
@@ -114,12 +110,6 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: accuracy, loss, count, confusion_matrix, classes, "
                              "checkpoint, run_dir, data)")
-    parser.set_defaults(handler=run_eval)
-
-
-def _print_help(parser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -157,7 +147,6 @@ def default_out(config) -> Path:
 def run_train(args) -> int:
     from ..training import distributed
     from ..training.classify import check_resume_matches, train
-    from ..training.rundir import open_for_resume
 
     dist = distributed.context()  # under mpiexec: rank 0 alone reads the run directory
 
@@ -165,17 +154,13 @@ def run_train(args) -> int:
         raise RnnlabError("--dataset and --idx both given; use a named dataset or four IDX files, not both")
     saved_train = None
     if args.resume:
-        if args.out is None:
-            raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
-        out = Path(args.out)
-        saved_train = dist.on_root(open_for_resume, out, "classify")[1]["train"]
+        out, saved_train = resumed_run(args, "classify", dist)
         config = build_config(args, saved_train)
         check_resume_matches(config, saved_train, out)
     else:
         config = build_config(args, None)
         out = Path(args.out) if args.out else default_out(config)
-        if dist.on_root((out / "config.json").exists):
-            raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
+        check_new_run(out, dist)
     config.validate()
     with one_line_messages("--hidden-size, --num-layers or --batch-size"):
         train(config, out, resume=args.resume, stream=sys.stderr)

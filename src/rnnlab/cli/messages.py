@@ -1,5 +1,6 @@
 """Messages: Python warnings and running out of memory around a training run, and standard output that
-cannot be written (a full disk, ``> /dev/full``), each as one line."""
+cannot be written (a full disk, ``> /dev/full``), each as one line; symbols a model never saw; a
+trainer's ``--json`` summary."""
 from __future__ import annotations
 
 import contextlib
@@ -55,7 +56,6 @@ def discard_stdout() -> None:
         pass
 
 
-
 def to_stdout(*parts, **kwargs) -> None:
     """``print`` to standard output, where a write that fails (a full disk, ``> /dev/full``) is one line."""
     try:
@@ -65,3 +65,30 @@ def to_stdout(*parts, **kwargs) -> None:
     except OSError as error:
         discard_stdout()
         raise stdout_error(error) from None
+
+
+def unknown_examples(texts, vocabulary) -> list:
+    """The symbols of ``texts`` that ``vocabulary`` does not hold, each once, in order of appearance."""
+    examples = []
+    for text in texts:
+        examples.extend(s for s in vocabulary.unknown(text) if s not in examples)
+    return examples
+
+
+def warn_unknown(count: int, example: list, what: str = "character") -> None:
+    """One warning line about symbols the model never saw (they were read as <unk>)."""
+    if count:
+        shown = ", ".join(repr(c) for c in example[:5]) + (", ..." if len(example) > 5 else "")
+        print(f"rnnlab: warning: {count} {what}{'s' if count != 1 else ''} unseen in training, read as <unk>: "
+              f"{shown}", file=sys.stderr)
+
+
+def print_train_summary(out, result) -> None:
+    """``--json`` of ``seq2seq train`` / ``tag train``: one object on stdout (run_dir, step, epoch,
+    stop_reason, train_seconds, the last validation, the test scores)."""
+    from .. import strict_json
+
+    to_stdout(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
+                                 "stop_reason": result.stop_reason, "train_seconds": round(result.train_seconds, 3),
+                                 "validation": result.history[-1] if result.history else None,
+                                 "test": None if result.test is None else result.test.to_dict()}))

@@ -14,8 +14,11 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError, require
-from .flags import add_checkpoint_flag, check_seed, one_line_errors, resolved_path
-from .messages import one_line_messages, to_stdout
+from .flags import (add_checkpoint_flag, add_command_group, add_evaluation_flags, add_length_flags,
+                    add_recurrent_flags, add_run_dir_argument, add_run_flags, add_step_schedule_flags,
+                    add_subcommand, blas_threads, check_new_run, check_seed, read_input_lines, resolved_path,
+                    resumed_run, settings_from_flags)
+from .messages import one_line_messages, print_train_summary, to_stdout, unknown_examples, warn_unknown
 
 # the train flags that are Seq2SeqConfig fields of the same name
 FLAGS = ("val_file", "encoding", "level", "model", "hidden_size", "num_layers", "embedding_size", "bidirectional", "attention",
@@ -27,22 +30,18 @@ MAX_COUNT = 1_000_000  # `seq2seq data --count`: about 40 s of generating; far m
 
 def register(subparsers) -> None:
     from ..data.tasks import TASKS
-    from ..training.config import MODELS
-    from ..training.loop import OPTIMIZERS
     from ..training.seq2seq import ATTENTIONS, Seq2SeqConfig
 
     d = Seq2SeqConfig()
-    top = subparsers.add_parser(
-        "seq2seq", help="encoder-decoder models (with attention) on source<TAB>target pairs",
+    commands = add_command_group(
+        subparsers, "seq2seq", "{train,translate,eval,data}",
+        help="encoder-decoder models (with attention) on source<TAB>target pairs",
         description="Read a whole sequence, then write another: train an encoder-decoder on pairs of lines "
                     "(source<TAB>target), translate with greedy or beam search, score exact match and CER.")
-    one_line_errors(top)
-    commands = top.add_subparsers(dest="seq2seq_command", metavar="{train,translate,eval,data}")
-    top.set_defaults(handler=lambda args: _print_help(top))
 
     # --- train ----------------------------------------------------------------------------------
-    parser = commands.add_parser(
-        "train", help="train on a pairs file; checkpoints go to RUN_DIR",
+    parser = add_subcommand(
+        commands, "train", run_train, help="train on a pairs file; checkpoints go to RUN_DIR",
         description="Train an encoder-decoder on PAIRS (one source<TAB>target per line, UTF-8), split 90/5/5 "
                     "into training, validation and test pairs in a seeded order (or all for training with "
                     "--val-file). Each validation prints the loss and the greedy exact match; the best weights "
@@ -50,99 +49,70 @@ def register(subparsers) -> None:
                     "Checkpoints are atomic; Ctrl-C saves and exits; --resume continues exactly.",
         epilog="Example: rnnlab seq2seq data addition --count 50000 > add.tsv && "
                "rnnlab seq2seq train add.tsv --out runs/add")
-    one_line_errors(parser)
     parser.add_argument("pairs_file", nargs="?", metavar="PAIRS", help="source<TAB>target lines (may be left out "
                                                                        "with --resume)")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<name of PAIRS>)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in RUN_DIR exactly where its last checkpoint left it; flags left "
-                             "out take the saved run's values; --steps counts from the start of the run")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="BLAS threads (default: the library's choice; 1 is often faster on a busy machine)")
+    add_run_flags(parser, out_help="run directory (default: runs/<name of PAIRS>)",
+                  resume_help="continue the run in RUN_DIR exactly where its last checkpoint left it; flags left "
+                              "out take the saved run's values; --steps counts from the start of the run")
     data = parser.add_argument_group("data")
     data.add_argument("--val-file", metavar="PAIRS", help="validation pairs (then all of PAIRS trains, no test split)")
     data.add_argument("--encoding", metavar="NAME", help=f"text encoding of the pairs files (default: {d.encoding})")
     data.add_argument("--level", choices=("char", "token"),
                       help=f"symbols: characters, or whitespace-separated tokens (default: {d.level})")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=MODELS, help=f"the encoder's and decoder's cell (default: {d.model})")
-    model.add_argument("--hidden-size", type=int, metavar="H", help=f"default: {d.hidden_size}")
-    model.add_argument("--num-layers", type=int, metavar="K", help=f"default: {d.num_layers}")
-    model.add_argument("--embedding-size", type=int, metavar="E", help="default: the hidden size, at most 64")
-    model.add_argument("--unidirectional", dest="bidirectional", action="store_const", const=False, default=None,
-                       help="read the source left to right only (default: a bidirectional encoder, its final "
-                            "states bridged to the decoder)")
+    add_recurrent_flags(model, d, cell_help=f"the encoder's and decoder's cell (default: {d.model})",
+                        hidden_help=f"default: {d.hidden_size}",
+                        unidirectional_help="read the source left to right only (default: a bidirectional "
+                                            "encoder, its final states bridged to the decoder)")
     model.add_argument("--attention", choices=ATTENTIONS, help=f"the attention score, or none (default: {d.attention})")
     model.add_argument("--dropout", type=float, metavar="P", help=f"default: {d.dropout}")
     model.add_argument("--dtype", choices=("float32", "float64"), help=f"default: {d.dtype}")
     optimization = parser.add_argument_group("optimization")
-    optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default: {d.optimizer}")
-    optimization.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
-    optimization.add_argument("--lr-decay", type=float, metavar="GAMMA",
-                              help=f"multiply the learning rate by this every --lr-decay-every steps (default: "
-                                   f"{d.lr_decay})")
-    optimization.add_argument("--lr-decay-every", type=int, metavar="N", help=f"default: {d.lr_decay_every}")
-    optimization.add_argument("--min-lr", type=float, metavar="LR", help=f"the decay stops here (default: {d.min_lr})")
-    optimization.add_argument("--batch-size", type=int, metavar="B", help=f"pairs per step (default: {d.batch_size})")
-    optimization.add_argument("--grad-clip", type=float, metavar="NORM", help=f"0: off (default: {d.grad_clip})")
+    add_step_schedule_flags(optimization, d, batch_help=f"pairs per step (default: {d.batch_size})")
     optimization.add_argument("--teacher-forcing", type=float, metavar="RATIO",
                               help=f"the share of decoder inputs taken from the reference, the rest from the "
                                    f"model's own predictions (default: {d.teacher_forcing})")
     optimization.add_argument("--seed", type=int, metavar="S", help=f"fixes the split, initialisation, order and "
                                                                     f"dropout (default: {d.seed})")
-    length = parser.add_argument_group("how long (the first limit reached stops the run; none: 300 seconds)")
-    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps, counted from the start of the run")
-    length.add_argument("--epochs", type=float, metavar="E", help="passes over the training pairs")
-    length.add_argument("--time-budget", type=float, metavar="SECONDS",
-                        help="seconds of training in this invocation (validations not counted)")
-    evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--eval-every", type=int, metavar="N",
-                            help=f"steps between validations; 0: only at the end (default: {d.eval_every})")
+    add_length_flags(parser, "pairs")
+    evaluation = add_evaluation_flags(parser, d)
     evaluation.add_argument("--eval-pairs", type=int, metavar="N",
                             help=f"validation pairs decoded for the exact match (default: {d.eval_pairs})")
     evaluation.add_argument("--beam", type=int, metavar="K", help=f"beam size for the test split (default: {d.beam})")
-    parser.set_defaults(handler=run_train)
 
     # --- translate ------------------------------------------------------------------------------
-    parser = commands.add_parser(
-        "translate", help="translate lines from stdin (or --input) with a trained model",
+    parser = add_subcommand(
+        commands, "translate", run_translate, help="translate lines from stdin (or --input) with a trained model",
         description="Write one line to stdout for every line read: its translation. Characters unseen in "
                     "training are read as <unk>; their count is reported on stderr.",
         epilog="Example: echo 123+45 | rnnlab seq2seq translate runs/add --beam 5")
-    one_line_errors(parser)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab seq2seq train`")
+    add_run_dir_argument(parser, "seq2seq train")
     parser.add_argument("--input", action="append", metavar="TEXT", help="translate TEXT instead of stdin (repeatable)")
     _decoding_flags(parser)
-    parser.set_defaults(handler=run_translate)
 
     # --- eval -----------------------------------------------------------------------------------
-    parser = commands.add_parser(
-        "eval", help="exact match, character accuracy and CER on a pairs file",
+    parser = add_subcommand(
+        commands, "eval", run_eval, help="exact match, character accuracy and CER on a pairs file",
         description="Translate the sources of PAIRS and score them against the targets: exact match, "
                     "character accuracy (position by position) and CER (edit distance / target length).",
         epilog="Example: rnnlab seq2seq eval runs/add test.tsv --beam 5 --json")
-    one_line_errors(parser)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab seq2seq train`")
+    add_run_dir_argument(parser, "seq2seq train")
     parser.add_argument("pairs_file", metavar="PAIRS", help="source<TAB>target lines to score")
     _decoding_flags(parser)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: exact_match, char_accuracy, cer, pairs, "
                              "unknown_characters, pairs_with_unknown, beam, checkpoint, run_dir, seconds)")
-    parser.set_defaults(handler=run_eval)
 
     # --- data -----------------------------------------------------------------------------------
-    parser = commands.add_parser(
-        "data", help="write a built-in task's pairs to stdout",
+    parser = add_subcommand(
+        commands, "data", run_data, help="write a built-in task's pairs to stdout",
         description="Pairs for learning and demos: addition ('123+45' -> '168', Keras' addition_rnn), reverse "
                     "('abc' -> 'cba'), dates (human formats such as '25th of June, 2009', '6/25/09', "
                     "'Thursday, June 25, 2009' -> ISO '2009-06-25'). The pairs are distinct; a seed fixes them.",
         epilog="Example: rnnlab seq2seq data dates --count 50000 --seed 1 > dates.tsv")
-    one_line_errors(parser)
     parser.add_argument("task", choices=tuple(TASKS), help="which task")
     parser.add_argument("--count", type=int, default=1000, metavar="N", help="pairs to write (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="default: 0")
-    parser.set_defaults(handler=run_data)
 
 
 def _decoding_flags(parser) -> None:
@@ -160,82 +130,34 @@ def _check_decoding_flags(args) -> None:
     require(args.batch_size >= 1, "--batch-size", args.batch_size, "a positive integer")
 
 
-def _print_help(parser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def settings_from_flags(args, flags, saved_train: dict | None, path_flags=()) -> dict:
-    """A run's settings: the flags given, then the saved run's (on resume), then the defaults (by leaving
-    the key out). Path flags are stored resolved."""
-    values = dict(saved_train or {})
-    for flag in flags:
-        given = getattr(args, flag)
-        if given is not None:
-            values[flag] = resolved_path("--" + flag.replace("_", "-"), given) if flag in path_flags else given
-    return values
-
-
-def warn_unknown(count: int, example: list, what: str = "character") -> None:
-    """One warning line about symbols the model never saw (they were read as <unk>)."""
-    if count:
-        shown = ", ".join(repr(c) for c in example[:5]) + (", ..." if len(example) > 5 else "")
-        print(f"rnnlab: warning: {count} {what}{'s' if count != 1 else ''} unseen in training, read as <unk>: "
-              f"{shown}", file=sys.stderr)
-
-
-def read_input_lines(args) -> list[str]:
-    """``--input`` texts, or stdin's lines; empty input is one error line."""
-    if args.input is not None:
-        return list(args.input)
-    try:
-        text = sys.stdin.read()
-    except UnicodeDecodeError as error:
-        raise RnnlabError(f"stdin: not UTF-8 text ({error.reason} at byte {error.start}); give UTF-8 lines") from None
-    if not text:
-        raise RnnlabError("no input: stdin is empty; give lines on stdin or --input TEXT")
-    return text.splitlines()
-
-
 # ---------------------------------------------------------------------------------------------------
 # the handlers
 # ---------------------------------------------------------------------------------------------------
 
 def run_train(args) -> int:
     from ..training import distributed
-    from ..training.rundir import open_for_resume
     from ..training.seq2seq import Seq2SeqConfig, train
 
     dist = distributed.context()  # under mpiexec: rank 0 alone reads the run directory and prints the summary
 
     saved_train = None
     if args.resume:
-        if args.out is None:
-            raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
-        out = Path(args.out)
-        saved_train = dist.on_root(open_for_resume, out, "seq2seq")[1]["train"]
+        out, saved_train = resumed_run(args, "seq2seq", dist)
     else:
         if args.pairs_file is None:
             raise RnnlabError("no PAIRS file given; give a file of source<TAB>target lines (make one with "
                               "`rnnlab seq2seq data addition --count 50000 > pairs.tsv`)")
         out = Path(args.out) if args.out else Path("runs") / (Path(args.pairs_file).stem or "seq2seq")
-        if dist.on_root((out / "config.json").exists):
-            raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
+        check_new_run(out, dist)
     values = settings_from_flags(args, FLAGS, saved_train, PATH_FLAGS)
     if args.pairs_file is not None:
         values["pairs_file"] = resolved_path("PAIRS", args.pairs_file)
     config = Seq2SeqConfig.from_dict(values).validate()
-    require(args.threads is None or args.threads >= 1, "--threads", args.threads, "a positive integer")
-    from ..bench import set_blas_threads
-
-    limiter = set_blas_threads(args.threads)  # noqa: F841  (kept for the run)
+    limiter = blas_threads(args.threads)  # noqa: F841  (kept for the run)
     with one_line_messages("--hidden-size, --num-layers or --batch-size"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
     if args.json and dist.is_root:
-        to_stdout(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
-                                 "stop_reason": result.stop_reason, "train_seconds": round(result.train_seconds, 3),
-                                 "validation": result.history[-1] if result.history else None,
-                                 "test": None if result.test is None else result.test.to_dict()}))
+        print_train_summary(out, result)
     return 0
 
 
@@ -270,10 +192,7 @@ def run_eval(args) -> int:
     _, score = translate_pairs(model, pairs, beam=args.beam, length_penalty=args.length_penalty,
                                batch_size=args.batch_size)
     if score.unknown_characters:
-        examples = []
-        for source, _ in pairs:
-            examples.extend(s for s in model.source_vocabulary.unknown(source) if s not in examples)
-        warn_unknown(score.unknown_characters, examples,
+        warn_unknown(score.unknown_characters, unknown_examples([source for source, _ in pairs], model.source_vocabulary),
                      "token" if model.source_vocabulary.level == "token" else "character")
     if args.json:
         to_stdout(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))

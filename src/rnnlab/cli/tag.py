@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 from .. import strict_json
-from ..errors import RnnlabError, require
-from .flags import add_checkpoint_flag, one_line_errors, resolved_path
-from .messages import one_line_messages, to_stdout
-from .seq2seq import read_input_lines, settings_from_flags, warn_unknown
+from ..errors import RnnlabError
+from .flags import (add_checkpoint_flag, add_command_group, add_evaluation_flags, add_length_flags,
+                    add_recurrent_flags, add_run_dir_argument, add_run_flags, add_step_schedule_flags,
+                    add_subcommand, blas_threads, check_new_run, read_input_lines, resolved_path, resumed_run,
+                    settings_from_flags)
+from .messages import one_line_messages, print_train_summary, to_stdout, unknown_examples, warn_unknown
 
 # the train flags that are TagConfig fields of the same name
 FLAGS = ("val_file", "task", "encoding", "max_length", "model", "hidden_size", "num_layers", "embedding_size",
@@ -22,146 +24,91 @@ PATH_FLAGS = ("val_file",)
 
 
 def register(subparsers) -> None:
-    from ..training.config import MODELS
-    from ..training.loop import OPTIMIZERS
     from ..training.tagging import TASKS, TagConfig
 
     d = TagConfig()
-    top = subparsers.add_parser(
-        "tag", help="per-character tagging: restore the spaces of text written without them",
+    commands = add_command_group(
+        subparsers, "tag", "{train,apply,eval}",
+        help="per-character tagging: restore the spaces of text written without them",
         description="A label for every step: train a (bidirectional) recurrent tagger to restore word "
                     "boundaries (remove the spaces of any text, tag each character with 'a space follows').")
-    one_line_errors(top)
-    commands = top.add_subparsers(dest="tag_command", metavar="{train,apply,eval}")
-    top.set_defaults(handler=lambda args: _print_help(top))
 
-    parser = commands.add_parser(
-        "train", help="train a tagger on a text; checkpoints go to RUN_DIR",
+    parser = add_subcommand(
+        commands, "train", run_train, help="train a tagger on a text; checkpoints go to RUN_DIR",
         description="Train a tagger on TEXT's lines (the first 90% train, the next 5% validate, the last 5% "
                     "test; or all train with --val-file). Each validation prints precision, recall and F1 of "
                     "the predicted spaces; the best weights by F1 are kept; the end scores the test lines and "
                     "writes RUN_DIR/results.json. Checkpoints are atomic; Ctrl-C saves and exits; --resume "
                     "continues exactly.",
         epilog="Example: rnnlab tag train shakespeare.txt --task spacing --out runs/spacing")
-    one_line_errors(parser)
     parser.add_argument("text_file", nargs="?", metavar="TEXT", help="UTF-8 text with spaces between words "
                                                                      "(may be left out with --resume)")
     parser.add_argument("--task", choices=TASKS, help=f"what to tag (default: {d.task})")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<name of TEXT>-<task>)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in RUN_DIR exactly where its last checkpoint left it")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="BLAS threads (default: the library's choice; 1 is often faster on a busy machine)")
+    add_run_flags(parser, out_help="run directory (default: runs/<name of TEXT>-<task>)",
+                  resume_help="continue the run in RUN_DIR exactly where its last checkpoint left it")
     data = parser.add_argument_group("data")
     data.add_argument("--val-file", metavar="TEXT", help="validation text (then all of TEXT trains, no test split)")
     data.add_argument("--encoding", metavar="NAME", help=f"default: {d.encoding}")
     data.add_argument("--max-length", type=int, metavar="N",
                       help=f"cut longer lines at word boundaries into pieces of N characters (default: {d.max_length})")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=MODELS, help=f"default: {d.model}")
-    model.add_argument("--hidden-size", type=int, metavar="H", help=f"per direction (default: {d.hidden_size})")
-    model.add_argument("--num-layers", type=int, metavar="K", help=f"default: {d.num_layers}")
-    model.add_argument("--embedding-size", type=int, metavar="E", help="default: the hidden size, at most 64")
-    model.add_argument("--unidirectional", dest="bidirectional", action="store_const", const=False, default=None,
-                       help="read each line left to right only (default: both ways)")
+    add_recurrent_flags(model, d, cell_help=f"default: {d.model}", hidden_help=f"per direction (default: {d.hidden_size})",
+                        unidirectional_help="read each line left to right only (default: both ways)")
     model.add_argument("--dropout", type=float, metavar="P", help=f"default: {d.dropout}")
     model.add_argument("--dtype", choices=("float32", "float64"), help=f"default: {d.dtype}")
     optimization = parser.add_argument_group("optimization")
-    optimization.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default: {d.optimizer}")
-    optimization.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
-    optimization.add_argument("--lr-decay", type=float, metavar="GAMMA",
-                              help=f"multiply the learning rate by this every --lr-decay-every steps (default: "
-                                   f"{d.lr_decay})")
-    optimization.add_argument("--lr-decay-every", type=int, metavar="N", help=f"default: {d.lr_decay_every}")
-    optimization.add_argument("--min-lr", type=float, metavar="LR", help=f"the decay stops here (default: {d.min_lr})")
-    optimization.add_argument("--batch-size", type=int, metavar="B", help=f"lines per step (default: {d.batch_size})")
-    optimization.add_argument("--grad-clip", type=float, metavar="NORM", help=f"0: off (default: {d.grad_clip})")
+    add_step_schedule_flags(optimization, d, batch_help=f"lines per step (default: {d.batch_size})")
     optimization.add_argument("--seed", type=int, metavar="S", help=f"default: {d.seed}")
-    length = parser.add_argument_group("how long (the first limit reached stops the run; none: 300 seconds)")
-    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps, counted from the start of the run")
-    length.add_argument("--epochs", type=float, metavar="E", help="passes over the training lines")
-    length.add_argument("--time-budget", type=float, metavar="SECONDS",
-                        help="seconds of training in this invocation (validations not counted)")
-    evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--eval-every", type=int, metavar="N",
-                            help=f"steps between validations; 0: only at the end (default: {d.eval_every})")
+    add_length_flags(parser, "lines")
+    evaluation = add_evaluation_flags(parser, d)
     evaluation.add_argument("--eval-lines", type=int, metavar="N",
                             help=f"validation lines scored at each validation (default: {d.eval_lines})")
-    parser.set_defaults(handler=run_train)
 
-    parser = commands.add_parser(
-        "apply", help="restore the spaces of lines from stdin (or --input)",
+    parser = add_subcommand(
+        commands, "apply", run_apply, help="restore the spaces of lines from stdin (or --input)",
         description="For every line read, write it with its whitespace removed and spaces put back where the "
                     "tagger says. Characters unseen in training are tagged as <unk>; their count goes to stderr.",
         epilog="Example: echo 'tobeornottobe' | rnnlab tag apply runs/spacing")
-    one_line_errors(parser)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab tag train`")
+    add_run_dir_argument(parser, "tag train")
     parser.add_argument("--input", action="append", metavar="TEXT", help="restore TEXT instead of stdin (repeatable)")
     add_checkpoint_flag(parser)
-    parser.set_defaults(handler=run_apply)
 
-    parser = commands.add_parser(
-        "eval", help="precision, recall and F1 of the restored spaces of a text",
+    parser = add_subcommand(
+        commands, "eval", run_eval, help="precision, recall and F1 of the restored spaces of a text",
         description="Remove the spaces of TEXT's lines, restore them with the tagger and score the result: "
                     "precision, recall and F1 of the spaces, and the share of lines restored exactly.",
         epilog="Example: rnnlab tag eval runs/spacing held_out.txt --json")
-    one_line_errors(parser)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rnnlab tag train`")
+    add_run_dir_argument(parser, "tag train")
     parser.add_argument("text_file", metavar="TEXT", help="UTF-8 text with its spaces (the reference)")
     add_checkpoint_flag(parser)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: precision, recall, f1, exact_line, lines, characters, "
                              "spaces, unknown_characters, checkpoint, run_dir)")
-    parser.set_defaults(handler=run_eval)
-
-
-def _print_help(parser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def _unknown_examples(texts, vocabulary) -> list:
-    examples = []
-    for text in texts:
-        examples.extend(s for s in vocabulary.unknown(text) if s not in examples)
-    return examples
 
 
 def run_train(args) -> int:
     from ..training import distributed
-    from ..training.rundir import open_for_resume
     from ..training.tagging import TagConfig, train
 
     dist = distributed.context()  # under mpiexec: rank 0 alone reads the run directory and prints the summary
 
     saved_train = None
     if args.resume:
-        if args.out is None:
-            raise RnnlabError("--resume needs --out RUN_DIR: the run directory to continue")
-        out = Path(args.out)
-        saved_train = dist.on_root(open_for_resume, out, "tagger")[1]["train"]
+        out, saved_train = resumed_run(args, "tagger", dist)
     else:
         if args.text_file is None:
             raise RnnlabError("no TEXT file given; give a text whose words are separated by spaces")
         out = Path(args.out) if args.out else Path("runs") / f"{Path(args.text_file).stem or 'text'}-{args.task or 'spacing'}"
-        if dist.on_root((out / "config.json").exists):
-            raise RnnlabError(f"{out}: already holds a run; add --resume to continue it, or choose another --out")
+        check_new_run(out, dist)
     values = settings_from_flags(args, FLAGS, saved_train, PATH_FLAGS)
     if args.text_file is not None:
         values["text_file"] = resolved_path("TEXT", args.text_file)
     config = TagConfig.from_dict(values).validate()
-    require(args.threads is None or args.threads >= 1, "--threads", args.threads, "a positive integer")
-    from ..bench import set_blas_threads
-
-    limiter = set_blas_threads(args.threads)  # noqa: F841  (kept for the run)
+    limiter = blas_threads(args.threads)  # noqa: F841  (kept for the run)
     with one_line_messages("--hidden-size, --num-layers, --batch-size or --max-length"):
         result = train(config, out, resume=args.resume, stream=sys.stderr)
     if args.json and dist.is_root:
-        to_stdout(strict_json.dumps({"run_dir": str(out), "step": result.step, "epoch": result.epoch,
-                                 "stop_reason": result.stop_reason, "train_seconds": round(result.train_seconds, 3),
-                                 "validation": result.history[-1] if result.history else None,
-                                 "test": None if result.test is None else result.test.to_dict()}))
+        print_train_summary(out, result)
     return 0
 
 
@@ -172,7 +119,7 @@ def run_apply(args) -> int:
     model, vocabulary, _, _ = load_tagger(args.run_dir, args.checkpoint)
     lines = read_input_lines(args)
     restored, unknown = restore_lines(model, lines, vocabulary)
-    warn_unknown(unknown, _unknown_examples(["".join(line.split()) for line in lines], vocabulary))
+    warn_unknown(unknown, unknown_examples(["".join(line.split()) for line in lines], vocabulary))
     to_stdout("".join(line + "\n" for line in restored), end="")
     return 0
 
@@ -188,7 +135,7 @@ def run_eval(args) -> int:
     if not lines:
         raise RnnlabError(f"{args.text_file}: holds no words; give a text with words separated by spaces")
     score = score_spacing(model, lines, vocabulary)
-    warn_unknown(score.unknown_characters, _unknown_examples([c for c, _ in lines], vocabulary))
+    warn_unknown(score.unknown_characters, unknown_examples([c for c, _ in lines], vocabulary))
     if args.json:
         to_stdout(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
     else:
