@@ -24,7 +24,6 @@ so ``train(steps=20)`` then ``train(resume=True, steps=40)`` gives the losses an
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +34,16 @@ from ..data.pairs import LEVELS, PairBatches, SymbolVocabulary
 from ..errors import RnnlabError, require
 from ..models import Seq2Seq
 from . import loop
-from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
+from .config import MODELS
 from .loop import RunPosition
+from .step_settings import StepSettings
 from .seq2seq_eval import Translations, translate_pairs, validation_loss
 
 ATTENTIONS = ("general", "dot", "additive", "none")
 
 
 @dataclass
-class Seq2SeqConfig(Settings):
+class Seq2SeqConfig(StepSettings):
     # data
     pairs_file: str | None = None     # source<TAB>target per line
     val_file: str | None = None       # validation pairs; None: 5% of pairs_file (and 5% for the test split)
@@ -91,35 +91,12 @@ class Seq2SeqConfig(Settings):
                 "general or additive with a bidirectional encoder (dot needs --unidirectional: equal encoder and "
                 "decoder sizes)")
         require(self.optimizer in loop.OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(loop.OPTIMIZERS))
-        for flag in ("hidden_size", "num_layers", "batch_size", "eval_pairs", "beam", "max_bad_steps"):
-            value = getattr(self, flag)
-            require(isinstance(value, int) and value >= 1, "--" + flag.replace("_", "-"), value, "a positive integer")
-        for flag in ("embedding_size", "steps"):
-            value = getattr(self, flag)
-            require(value is None or (isinstance(value, int) and value >= 1), "--" + flag.replace("_", "-"), value,
-                    "a positive integer")
-        require(self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs", self.epochs,
-                "> 0 and finite")
-        require(isinstance(self.seed, int) and 0 <= self.seed < 2 ** 63, "--seed", self.seed,
-                "an integer in [0, 2**63)")
-        require(self.time_budget is None or self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
-        require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
-        require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
-        require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
-        require(isinstance(self.lr_decay_every, int) and self.lr_decay_every >= 1, "--lr-decay-every",
-                self.lr_decay_every, "a positive number of steps")
-        require(math.isfinite(self.min_lr) and self.min_lr >= 0, "--min-lr", self.min_lr, ">= 0")
-        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        self.check_sizes_limits_and_rates(("hidden_size", "num_layers", "batch_size",
+                                           "eval_pairs", "beam", "max_bad_steps"))
         require(0.0 <= self.teacher_forcing <= 1.0, "--teacher-forcing", self.teacher_forcing, "in [0, 1]")
         require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
         require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
         return self
-
-    def limits(self) -> tuple[int | None, float | None, float | None]:
-        """``(steps, epochs, time_budget)``, the time budget defaulting when no limit is given."""
-        if self.steps is None and self.epochs is None and self.time_budget is None:
-            return None, None, DEFAULT_TIME_BUDGET
-        return self.steps, self.epochs, self.time_budget
 
 
 # ---------------------------------------------------------------------------------------------------

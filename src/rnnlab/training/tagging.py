@@ -20,7 +20,6 @@ optimizer moments, random state, batch order, position.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,9 @@ from ..data.text import read_text
 from ..errors import RnnlabError, require
 from ..models import SequenceTagger
 from . import loop
-from .config import DEFAULT_TIME_BUDGET, MODELS, Settings
+from .config import MODELS
 from .loop import RunPosition
+from .step_settings import StepSettings
 from .tagging_eval import SpacingScore, label_batch, score_spacing, tagging_loss
 
 TASKS = ("spacing",)
@@ -43,7 +43,7 @@ IGNORE = -100
 
 
 @dataclass
-class TagConfig(Settings):
+class TagConfig(StepSettings):
     # data
     text_file: str | None = None
     val_file: str | None = None       # validation text; None: 5% of the lines (and 5% for the test split)
@@ -84,33 +84,11 @@ class TagConfig(Settings):
         require(self.task in TASKS, "--task", self.task, "one of " + ", ".join(TASKS))
         require(self.model in MODELS, "--model", self.model, "one of " + ", ".join(MODELS))
         require(self.optimizer in loop.OPTIMIZERS, "--optimizer", self.optimizer, "one of " + ", ".join(loop.OPTIMIZERS))
-        for flag in ("hidden_size", "num_layers", "batch_size", "eval_lines", "max_length", "max_bad_steps"):
-            value = getattr(self, flag)
-            require(isinstance(value, int) and value >= 1, "--" + flag.replace("_", "-"), value, "a positive integer")
-        for flag in ("embedding_size", "steps"):
-            value = getattr(self, flag)
-            require(value is None or (isinstance(value, int) and value >= 1), "--" + flag.replace("_", "-"), value,
-                    "a positive integer")
-        require(self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs", self.epochs,
-                "> 0 and finite")
-        require(isinstance(self.seed, int) and 0 <= self.seed < 2 ** 63, "--seed", self.seed,
-                "an integer in [0, 2**63)")
-        require(self.time_budget is None or self.time_budget > 0, "--time-budget", self.time_budget, "> 0 seconds")
-        require(0.0 <= self.dropout < 1.0, "--dropout", self.dropout, "in [0, 1)")
-        require(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "> 0")
-        require(0.0 < self.lr_decay <= 1.0, "--lr-decay", self.lr_decay, "in (0, 1]")
-        require(isinstance(self.lr_decay_every, int) and self.lr_decay_every >= 1, "--lr-decay-every",
-                self.lr_decay_every, "a positive number of steps")
-        require(math.isfinite(self.min_lr) and self.min_lr >= 0, "--min-lr", self.min_lr, ">= 0")
-        require(self.grad_clip >= 0, "--grad-clip", self.grad_clip, ">= 0 (0 turns clipping off)")
+        self.check_sizes_limits_and_rates(("hidden_size", "num_layers", "batch_size",
+                                           "eval_lines", "max_length", "max_bad_steps"))
         require(self.eval_every >= 0, "--eval-every", self.eval_every, ">= 0")
         require(self.dtype in ("float32", "float64"), "--dtype", self.dtype, "float32 or float64")
         return self
-
-    def limits(self) -> tuple[int | None, float | None, float | None]:
-        if self.steps is None and self.epochs is None and self.time_budget is None:
-            return None, None, DEFAULT_TIME_BUDGET
-        return self.steps, self.epochs, self.time_budget
 
 
 # ---------------------------------------------------------------------------------------------------
