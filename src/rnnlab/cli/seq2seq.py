@@ -192,7 +192,8 @@ def run_eval(args) -> int:
     _, score = translate_pairs(model, pairs, beam=args.beam, length_penalty=args.length_penalty,
                                batch_size=args.batch_size)
     if score.unknown_characters:
-        warn_unknown(score.unknown_characters, unknown_examples([source for source, _ in pairs], model.source_vocabulary),
+        examples = unknown_examples([source for source, _ in pairs], model.source_vocabulary)
+        warn_unknown(score.unknown_characters, examples,
                      "token" if model.source_vocabulary.level == "token" else "character")
     if args.json:
         to_stdout(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))

@@ -52,7 +52,8 @@ def register(subparsers) -> None:
     data.add_argument("--max-length", type=int, metavar="N",
                       help=f"cut longer lines at word boundaries into pieces of N characters (default: {d.max_length})")
     model = parser.add_argument_group("model")
-    add_recurrent_flags(model, d, cell_help=f"default: {d.model}", hidden_help=f"per direction (default: {d.hidden_size})",
+    add_recurrent_flags(model, d, cell_help=f"default: {d.model}",
+                        hidden_help=f"per direction (default: {d.hidden_size})",
                         unidirectional_help="read each line left to right only (default: both ways)")
     model.add_argument("--dropout", type=float, metavar="P", help=f"default: {d.dropout}")
     model.add_argument("--dtype", choices=("float32", "float64"), help=f"default: {d.dtype}")

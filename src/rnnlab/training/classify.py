@@ -182,8 +182,8 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
 
     dist, stream = loop.this_rank(stream, dist)  # rank 0's messages only
     config.validate()
-    run, saved = loop.open_run(out, resume, "classify", config, ClassifyConfig.RESUME_MUST_MATCH, dist,
-                               path_settings=("idx",))
+    run, saved = loop.create_or_resume_run(out, resume, "classify", config, ClassifyConfig.RESUME_MUST_MATCH,
+                                           dist, path_settings=("idx",))
     data = load_image_data(config) if data is None else data
     dtype = backend.resolve_dtype(config.dtype)
 

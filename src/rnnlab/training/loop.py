@@ -3,9 +3,9 @@ written once.
 
 Every loop:
 
-- :func:`open_run`, :func:`start_run`, :func:`resume_run`: the run directory to create or to continue
-  (settings that decide the model or the data must equal the saved run's, :func:`check_resume_matches`),
-  rank 0's weights (and, on resume, training state) on every rank.
+- :func:`create_or_resume_run`, :func:`start_run`, :func:`resume_run`: the run directory to create or
+  to continue (settings that decide the model or the data must equal the saved run's,
+  :func:`check_resume_matches`), rank 0's weights (and, on resume, training state) on every rank.
 - :func:`step_limit`, :func:`stop_reason`, :func:`agreed_stop_reason`: when a loop stops (all ranks at
   the same step); :func:`interruptible`: Ctrl-C / SIGTERM noted for the step's end.
 - :func:`build_optimizer`: an optimizer by its command-line name.
@@ -70,7 +70,8 @@ def run_lock(out, dist=None):
     return (distributed.context() if dist is None else dist).lock(RunDirectory(out))
 
 
-def open_run(out, resume: bool, kind: str, config, must_match, dist, path_settings=(), flag_names=None):
+def create_or_resume_run(out, resume: bool, kind: str, config, must_match, dist, path_settings=(),
+                         flag_names=None):
     """``(run directory, its config.json or None)``: ``out`` to create, or (``resume``) the saved run of
     ``kind`` there, read by rank 0, whose settings in ``must_match`` must equal ``config``'s
     (:func:`check_resume_matches`)."""

@@ -185,9 +185,9 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
     dist, stream = loop.this_rank(stream)  # under mpiexec: this rank of several, rank 0's messages only
     config.validate()
     dist.check_divides(config.batch_size)
-    run, saved = loop.open_run(out, resume, "seq2seq", config, Seq2SeqConfig.RESUME_MUST_MATCH, dist,
-                               path_settings=("pairs_file", "val_file"),
-                               flag_names={"pairs_file": "PAIRS", "val_file": "--val-file"})
+    run, saved = loop.create_or_resume_run(out, resume, "seq2seq", config, Seq2SeqConfig.RESUME_MUST_MATCH,
+                                           dist, path_settings=("pairs_file", "val_file"),
+                                           flag_names={"pairs_file": "PAIRS", "val_file": "--val-file"})
     data = load_pair_data(config, saved)
     steps, epochs, time_budget = config.limits()
 

@@ -178,9 +178,9 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     dist, stream = loop.this_rank(stream)  # under mpiexec: this rank of several, rank 0's messages only
     config.validate()
     dist.check_divides(config.batch_size)
-    run, saved = loop.open_run(out, resume, "tagger", config, TagConfig.RESUME_MUST_MATCH, dist,
-                               path_settings=("text_file", "val_file"),
-                               flag_names={"text_file": "TEXT", "val_file": "--val-file"})
+    run, saved = loop.create_or_resume_run(out, resume, "tagger", config, TagConfig.RESUME_MUST_MATCH,
+                                           dist, path_settings=("text_file", "val_file"),
+                                           flag_names={"text_file": "TEXT", "val_file": "--val-file"})
     train_lines, val_lines, test_lines, vocabulary = load_tag_data(config, saved)
     steps, epochs, time_budget = config.limits()
 
