@@ -1,4 +1,7 @@
-"""SequenceClassifier: gradients (finite differences), PyTorch parity, lengths, pooling, init, config."""
+"""SequenceClassifier: gradients (finite differences), PyTorch parity, lengths, pooling, init, config, and
+the backward that by default skips the input's gradient."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -13,10 +16,14 @@ def rel_error(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), np.max(np.abs(b)), 1e-300))
 
 
-def tiny_model(cell="lstm", bidirectional=False, pool="last", num_layers=2, **kwargs):
+def tiny_model(cell="lstm", bidirectional=False, pool="last", num_layers=2, input_grad=False, **kwargs):
+    """``input_grad=True``: the model's backward returns the input's gradient (for gradcheck and parity)."""
     rnnlab.manual_seed(3)
-    return SequenceClassifier(3, 4, hidden_size=5, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
-                              pool=pool, dtype=np.float64, **kwargs)
+    model = SequenceClassifier(3, 4, hidden_size=5, num_layers=num_layers, cell=cell, bidirectional=bidirectional,
+                               pool=pool, dtype=np.float64, **kwargs)
+    if input_grad:
+        model.backward = functools.partial(model.backward, input_grad=True)
+    return model
 
 
 def inputs(batch=3, steps=6, features=3, seed=0):
@@ -28,7 +35,7 @@ def inputs(batch=3, steps=6, features=3, seed=0):
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_gradcheck_with_lengths(cell, bidirectional, pool):
-    model = tiny_model(cell, bidirectional, pool)
+    model = tiny_model(cell, bidirectional, pool, input_grad=True)
     report = rnnlab.gradcheck(model, inputs(), forward_kwargs={"lengths": LENGTHS}, eps=1e-4)
     report.assert_passed(1e-4)
     assert "input[0]" in report.errors and "classifier.weight" in report.errors
@@ -36,14 +43,14 @@ def test_gradcheck_with_lengths(cell, bidirectional, pool):
 
 @pytest.mark.parametrize("pool", ["last", "mean"])
 def test_gradcheck_without_lengths_relu_identity(pool):
-    model = tiny_model("rnn_relu", True, pool, init="identity")
+    model = tiny_model("rnn_relu", True, pool, input_grad=True, init="identity")
     # a small step: a larger one can straddle ReLU's kink, where finite differences mean nothing
     rnnlab.gradcheck(model, inputs(), eps=1e-6).assert_passed(1e-4)
 
 
 def test_gradcheck_catches_a_wrong_backward():
     """The check above can fail: drop the reverse direction's share of the pooled gradient."""
-    model = tiny_model("gru", bidirectional=True, pool="last")
+    model = tiny_model("gru", bidirectional=True, pool="last", input_grad=True)
     original = model.classifier.backward
 
     def forget_reverse(grad_logits):
@@ -102,7 +109,7 @@ def test_logits_and_gradients_match_pytorch(torch, cell, bidirectional, pool, wi
     lengths = LENGTHS if with_lengths else None
     logits = model(x, lengths=lengths)
     grad_logits = np.random.default_rng(1).normal(size=logits.shape)
-    grad_x = model.backward(grad_logits)
+    grad_x = model.backward(grad_logits, input_grad=True)
 
     rnn, linear = torch_twin(torch, model)
     x_t = torch.from_numpy(x.copy()).requires_grad_(True)
@@ -152,7 +159,39 @@ def test_unbatched_input_gives_one_score_vector():
     assert logits.shape == (4,)
     np.testing.assert_allclose(logits, model(x)[0], rtol=1e-12)
     model(x[0])
-    assert model.backward(np.ones(4)).shape == (6, 3)
+    assert model.backward(np.ones(4), input_grad=True).shape == (6, 3)
+    model(x[0])
+    assert model.backward(np.ones(4)) is None
+
+
+@pytest.mark.parametrize("cell,bidirectional,pool,with_lengths,dropout", [
+    ("lstm", False, "last", False, 0.0),
+    ("lstm", True, "mean", True, 0.3),
+    ("gru", True, "last", True, 0.0),
+    ("rnn_relu", False, "mean", False, 0.5),
+])
+def test_backward_skips_the_inputs_gradient_and_changes_no_other(cell, bidirectional, pool, with_lengths, dropout):
+    """The default backward returns None (the images are data) and fills every parameter's .grad with the
+    same numbers, bit for bit, as ``input_grad=True``, which PyTorch's input without requires_grad also gives."""
+    model = tiny_model(cell, bidirectional, pool, dropout=dropout)
+    x, lengths = inputs(), LENGTHS if with_lengths else None
+    results = []
+    for input_grad in (True, False):
+        model.zero_grad()
+        rnnlab.manual_seed(7)  # the same dropout masks
+        logits = model(x, lengths=lengths)
+        returned = model.backward(np.random.default_rng(1).normal(size=logits.shape), input_grad=input_grad)
+        results.append((returned, {name: p.grad.copy() for name, p in model.named_parameters()}))
+    (grad_x, grads), (skipped, skipped_grads) = results
+    assert grad_x.shape == x.shape and skipped is None
+    for name, grad in grads.items():
+        assert np.array_equal(grad, skipped_grads[name]), name
+    model.zero_grad()
+    rnnlab.manual_seed(7)
+    model(x, lengths=lengths)
+    assert model.backward(np.random.default_rng(1).normal(size=logits.shape)) is None  # the default
+    for name, param in model.named_parameters():
+        assert np.array_equal(param.grad, skipped_grads[name]), name
 
 
 def test_predict_is_argmax_and_keeps_no_cache():

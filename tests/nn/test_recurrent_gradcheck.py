@@ -92,8 +92,8 @@ def test_gradcheck_catches_a_wrong_backward(monkeypatch):
     """The check can fail: a layer whose backward drops the hidden-to-hidden path is caught."""
     from rnnlab.nn import recurrent_math
 
-    def broken_backward(grad_output, grad_h_n, cache, _correct=recurrent_math.rnn_backward):
-        grad_x, grad_h0, grads = _correct(grad_output, grad_h_n, cache)
+    def broken_backward(grad_output, grad_h_n, cache, input_grad=True, _correct=recurrent_math.rnn_backward):
+        grad_x, grad_h0, grads = _correct(grad_output, grad_h_n, cache, input_grad)
         grads["weight_hh"] = grads["weight_hh"] * 0.5
         return grad_x, grad_h0, grads
 

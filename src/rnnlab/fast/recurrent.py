@@ -23,8 +23,9 @@ float32 NumPy arrays only (the layers send float64 to the reference); anything e
 
 :data:`TWINS` holds the compiled forward/backward of each registered cell that has them, by the
 same mode name as :data:`rnnlab.nn.recurrent_math.CELLS` and with :class:`~rnnlab.nn.recurrent_math.Cell`'s
-signatures; :func:`compiled_cell` is the registered Cell with them (None for a mode without a twin, which
-then runs the reference: :func:`rnnlab.nn.recurrent.cell_for`).
+signatures (``input_grad`` included: ``False`` skips ``g @ W_ih``); :func:`compiled_cell` is the
+registered Cell with them (None for a mode without a twin, which then runs the reference:
+:func:`rnnlab.nn.recurrent.cell_for`).
 """
 from __future__ import annotations
 
@@ -204,8 +205,8 @@ def rnn_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, nonlinearity="tan
     return _output(states, active, lengths), states[num_steps].copy(), cache
 
 
-def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
-    """-> grad_x, grad_h0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh"}"""
+def rnn_backward(grad_output, grad_h_n, cache: RNNCache, input_grad=True):
+    """-> grad_x (None if not input_grad), grad_h0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh"}"""
     check_cache(cache, "rnn_backward")
     record("rnn_backward")
     states, active = cache.states, cache.active
@@ -225,7 +226,7 @@ def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
         for t in reversed(range(num_steps)):
             rnn_backward_step(states[t + 1], grad_rec, grad_carry, grad_outputs[t], active[t], relu, grad_pre[t])
             product(grad_pre[t], grad_rec)
-    grad_x, grads = parameter_grads(grad_pre, cache)
+    grad_x, grads = parameter_grads(grad_pre, cache, input_grad=input_grad)
     return grad_x, grad_rec + grad_carry, grads
 
 
@@ -293,7 +294,7 @@ def lstm_forward(x, h0, c0, weight_ih, bias_ih, weight_hh, bias_hh, weight_hr=No
     return _output(states, active, lengths), states[num_steps].copy(), c_n, cache
 
 
-def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
+def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache, input_grad=True):
     """-> grad_x, grad_h0 (N,H_out), grad_c0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh", "weight_hr"}"""
     check_cache(cache, "lstm_backward")
     record("lstm_backward")
@@ -331,7 +332,8 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
             lstm_backward_step(gates_all[t], cells[t], cells[t + 1], grad_h_full, scratch_carry, zeros_hidden,
                                grad_c, active[t], grad_pre[t])
         product(grad_pre[t], grad_rec)
-    grad_x, grads = parameter_grads(grad_pre, cache, grad_h_new=grad_h_new_all if projected else None)
+    grad_x, grads = parameter_grads(grad_pre, cache, grad_h_new=grad_h_new_all if projected else None,
+                                    input_grad=input_grad)
     return grad_x, grad_rec + grad_carry, grad_c, grads
 
 
@@ -371,7 +373,7 @@ def gru_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, lengths=None):
     return _output(states, active, lengths), states[num_steps].copy(), cache
 
 
-def gru_backward(grad_output, grad_h_n, cache: GRUCache):
+def gru_backward(grad_output, grad_h_n, cache: GRUCache, input_grad=True):
     """-> grad_x, grad_h0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh"}"""
     check_cache(cache, "gru_backward")
     record("gru_backward")
@@ -406,7 +408,7 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache):
     if cache.has_bias:
         grad_bias_hh = np.concatenate([flat_x[:, : 2 * hidden].sum(axis=0), grad_hidden_n.sum(axis=0)])
     grad_x, grad_weight_ih, grad_bias_ih = project_input_backward(grad_x_proj, cache.x, cache.weight_ih,
-                                                                  cache.has_bias)
+                                                                  cache.has_bias, input_grad=input_grad)
     grads = {"weight_ih": grad_weight_ih, "bias_ih": grad_bias_ih, "weight_hh": grad_weight_hh,
              "bias_hh": grad_bias_hh}
     return grad_x, grad_rec + grad_carry, grads
@@ -421,8 +423,8 @@ def _rnn_cell_forward(x, state, weights, lengths, nonlinearity="tanh"):
     return output, (h_n,), cache
 
 
-def _rnn_cell_backward(grad_output, grad_state, cache):
-    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache)
+def _rnn_cell_backward(grad_output, grad_state, cache, input_grad=True):
+    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache, input_grad)
     return grad_x, (grad_h0,), grads
 
 
@@ -432,8 +434,8 @@ def _lstm_cell_forward(x, state, weights, lengths):
     return output, (h_n, c_n), cache
 
 
-def _lstm_cell_backward(grad_output, grad_state, cache):
-    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache)
+def _lstm_cell_backward(grad_output, grad_state, cache, input_grad=True):
+    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache, input_grad)
     return grad_x, (grad_h0, grad_c0), grads
 
 
@@ -443,8 +445,8 @@ def _gru_cell_forward(x, state, weights, lengths):
     return output, (h_n,), cache
 
 
-def _gru_cell_backward(grad_output, grad_state, cache):
-    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache)
+def _gru_cell_backward(grad_output, grad_state, cache, input_grad=True):
+    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache, input_grad)
     return grad_x, (grad_h0,), grads
 
 

@@ -17,7 +17,9 @@ Two ways to pool the sequence into one vector:
 
 The backward pass is written by hand beside the forward: the pooled gradient goes back into the
 top layer's ``grad_h_n`` (``'last'``) or is spread evenly over the valid steps of ``grad_out``
-(``'mean'``), then through the recurrent stack's own backward.
+(``'mean'``), then through the recurrent stack's own backward. The input is data (images), so by
+default the backward does not compute its gradient (``rnn.backward(..., input_grad=False)`` skips layer
+0's ``g @ W_ih_l0``) and returns None; ``backward(grad_logits, input_grad=True)`` returns it.
 
 Parameter names are PyTorch's (``rnn.weight_ih_l0`` ..., ``classifier.weight``), so the same weights
 load into ``torch.nn.LSTM(..., batch_first=True)`` + ``torch.nn.Linear`` by name.
@@ -29,9 +31,10 @@ load into ``torch.nn.LSTM(..., batch_first=True)`` + ``torch.nn.Linear`` by name
 >>> logits = model(np.zeros((4, 28, 28), dtype=np.float32))    # 4 images, 28 rows of 28 pixels
 >>> logits.shape
 (4, 10)
->>> grad_images = model.backward(np.ones_like(logits))
->>> grad_images.shape, model.classifier.weight.grad.shape
-((4, 28, 28), (10, 16))
+>>> model.backward(np.ones_like(logits)) is None       # parameter gradients only
+True
+>>> model.classifier.weight.grad.shape
+(10, 16)
 """
 from __future__ import annotations
 
@@ -189,8 +192,9 @@ class SequenceClassifier(Module):
         self._cache = (h_n.shape, step_weights, unbatched) if backend.is_grad_enabled() else None
         return logits[0] if unbatched else logits
 
-    def backward(self, grad_logits):
-        """grad_logits ``(N, C)`` -> gradient of the input ``(N, L, F)``; parameter gradients accumulate."""
+    def backward(self, grad_logits, *, input_grad: bool = False):
+        """grad_logits ``(N, C)`` -> None (default) or, with ``input_grad=True``, the gradient of the input
+        ``(N, L, F)`` (``(L, F)`` unbatched); parameter gradients accumulate, the same either way."""
         xp = backend.xp
         if self._cache is None:
             raise RuntimeError("SequenceClassifier.backward: no forward to go back through "
@@ -212,8 +216,8 @@ class SequenceClassifier(Module):
             grad_out = grad_features[:, None, :] * step_weights         # (N, L, D*H); 0 at padded steps
             grad_h_n = None
         grad_state = (grad_h_n, None) if self.cell == "lstm" else grad_h_n
-        grad_x, _ = self.rnn.backward(grad_out, grad_state)
-        return grad_x[0] if unbatched else grad_x
+        grad_x, _ = self.rnn.backward(grad_out, grad_state, input_grad=input_grad)
+        return grad_x[0] if unbatched and grad_x is not None else grad_x
 
     # --- prediction ---------------------------------------------------------------------------
     def predict(self, x, lengths=None, batch_size: int = 1000) -> np.ndarray:

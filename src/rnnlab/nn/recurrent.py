@@ -241,9 +241,9 @@ class RNNBase(RecurrentLayout, Module):
         compiled path writes the gates over it, so pass a fresh one.
 
         The following :meth:`backward` returns the gradient with respect to ``input_projection`` in
-        place of ``grad_input`` and leaves ``weight_ih_l0``'s and ``bias_ih_l0``'s gradients to the
-        caller (:math:`\partial L/\partial W_{ih\_l0} = g^T x`, :math:`\partial L/\partial b_{ih\_l0} = \sum g`).
-        Unidirectional layers only.
+        place of ``grad_input`` (None with ``input_grad=False``, which then saves no work) and leaves
+        ``weight_ih_l0``'s and ``bias_ih_l0``'s gradients to the caller (:math:`\partial L/\partial W_{ih\_l0}
+        = g^T x`, :math:`\partial L/\partial b_{ih\_l0} = \sum g`). Unidirectional layers only.
         """
         if self.bidirectional:
             raise ValueError("forward_projected supports unidirectional layers only (each direction has its "
@@ -316,11 +316,12 @@ class RNNBase(RecurrentLayout, Module):
         return output, final, cache
 
     # --- backward ---------------------------------------------------------------------------------
-    def backward(self, grad_output, grad_state=None):
+    def backward(self, grad_output, grad_state=None, *, input_grad: bool = True):
         """Back-propagate through time: ``grad_output`` (shape of ``output`` or ``None``) and ``grad_state``
         (``grad_h_n``, or for LSTM ``(grad_h_n, grad_c_n)``; ``None`` or ``None`` entries mean zero) ->
         ``(grad_input, grad_h_0)`` (LSTM: ``(grad_input, (grad_h_0, grad_c_0))``), in the input's layout.
-        Parameter gradients accumulate into ``.grad``."""
+        Parameter gradients accumulate into ``.grad``. ``input_grad=False`` (the input is data): layer 0
+        skips ``grad_x = g @ W_ih_l0`` and ``grad_input`` is None; every other gradient is unchanged."""
         cache = self._cache
         if cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() needs a forward pass first (with gradients "
@@ -335,7 +336,7 @@ class RNNBase(RecurrentLayout, Module):
                 index = layer * self._num_directions + direction
                 grad_final = [None if g is None else g[index] for g in grad_states]
                 grad_input, grad_start = self._backward_direction(cache, layer, direction, grad_layer_output,
-                                                                  grad_final)
+                                                                  grad_final, input_grad or layer > 0)
                 for collected, value in zip(grad_initial, grad_start):
                     collected[index] = value
                 grad_layer_input = grad_input if grad_layer_input is None else grad_layer_input + grad_input
@@ -345,23 +346,23 @@ class RNNBase(RecurrentLayout, Module):
             grad_layer_output = grad_layer_input
         return self._user_layout(grad_layer_output, grad_initial, cache.batched)
 
-    def _backward_direction(self, cache, layer, direction, grad_layer_output, grad_final):
+    def _backward_direction(self, cache, layer, direction, grad_layer_output, grad_final, input_grad):
         """The backward of :meth:`_forward_direction`; accumulates the parameter gradients.
-        -> grad of the layer's input (or of layer 0's projection), [grad_h_0 (, grad_c_0)]"""
+        -> grad of the layer's input (of layer 0's projection; None if not input_grad), [grad_h_0 (, grad_c_0)]"""
         grad_out = None
         if grad_layer_output is not None:
             out_size = self._output_size
             grad_out = grad_layer_output[:, :, direction * out_size:(direction + 1) * out_size]
             if direction == 1:
                 grad_out = reverse_time(grad_out, cache.lengths)
-        grad_x, grad_start, grads = cache.cell.backward(grad_out, tuple(grad_final),
-                                                        cache.cell_caches[layer][direction])
+        grad_x, grad_start, grads = cache.cell.run_backward(grad_out, tuple(grad_final),
+                                                            cache.cell_caches[layer][direction], input_grad)
         names = self._weight_names[layer][direction]
         for key, grad in grads.items():
             if grad is not None and names[key] is not None:
                 # weight gradients are fresh products, kept without a copy; a bias gradient may be shared
                 getattr(self, names[key]).accumulate_grad(grad, owned=key.startswith("weight"))
-        if direction == 1:
+        if direction == 1 and grad_x is not None:
             grad_x = reverse_time(grad_x, cache.lengths)
         return grad_x, grad_start
 
@@ -414,9 +415,9 @@ class RNN(RNNBase):
           direction before reverse (index ``layer * D + direction``).
     (Shapes: the legend ``N, L, D, H_in, H_out`` of :class:`RNNBase`.)
 
-    Backward: ``grad_input, grad_h_0 = rnn.backward(grad_output, grad_h_n)``; either gradient may be
-    ``None`` (zero). ``grad_h_0`` is returned even when ``hx`` was not passed. Parameter gradients
-    accumulate into ``.grad`` until :meth:`zero_grad`.
+    Backward: ``grad_input, grad_h_0 = rnn.backward(grad_output, grad_h_n, input_grad=True)``; either
+    gradient may be ``None`` (zero); ``input_grad=False`` skips ``grad_input`` (returned as None).
+    ``grad_h_0`` is returned even when ``hx`` was not passed. ``.grad`` accumulates until :meth:`zero_grad`.
 
     Attributes:
         weight_ih_l[k]: the learnable input-hidden weights of the k-th layer, of shape
@@ -466,9 +467,9 @@ class RNN(RNNBase):
         """``output, h_n = rnn(input, hx=None, lengths=None)`` (see the class docstring)."""
         return super().forward(input, hx, lengths)
 
-    def backward(self, grad_output, grad_h_n=None):
+    def backward(self, grad_output, grad_h_n=None, *, input_grad=True):
         """``grad_input, grad_h_0 = rnn.backward(grad_output, grad_h_n)``; ``None`` means zero."""
-        return super().backward(grad_output, grad_h_n)
+        return super().backward(grad_output, grad_h_n, input_grad=input_grad)
 
 
 class LSTM(RNNBase):
@@ -551,9 +552,9 @@ class LSTM(RNNBase):
         """``output, (h_n, c_n) = lstm(input, (h_0, c_0)=None, lengths=None)`` (see the class docstring)."""
         return super().forward(input, hx, lengths)
 
-    def backward(self, grad_output, grad_state=None):
+    def backward(self, grad_output, grad_state=None, *, input_grad=True):
         """``grad_input, (grad_h_0, grad_c_0) = lstm.backward(grad_output, (grad_h_n, grad_c_n))``."""
-        return super().backward(grad_output, grad_state)
+        return super().backward(grad_output, grad_state, input_grad=input_grad)
 
 
 class GRU(RNNBase):
@@ -602,6 +603,6 @@ class GRU(RNNBase):
         """``output, h_n = gru(input, h_0=None, lengths=None)`` (see the class docstring)."""
         return super().forward(input, hx, lengths)
 
-    def backward(self, grad_output, grad_h_n=None):
+    def backward(self, grad_output, grad_h_n=None, *, input_grad=True):
         """``grad_input, grad_h_0 = gru.backward(grad_output, grad_h_n)``; ``None`` means zero."""
-        return super().backward(grad_output, grad_h_n)
+        return super().backward(grad_output, grad_h_n, input_grad=input_grad)

@@ -153,11 +153,12 @@ class RecurrentLayout:
         return x, batched
 
     def _user_layout(self, sequence, states, batched: bool):
-        """Time-major results -> the user's layout (unbatched, batch_first); several states (LSTM) as a tuple."""
+        """Time-major results -> the user's layout (unbatched, batch_first); several states (LSTM) as a tuple.
+        A ``sequence`` of None (the input gradient not computed) stays None."""
         if not batched:
-            sequence = sequence[:, 0, :]
+            sequence = None if sequence is None else sequence[:, 0, :]
             states = [s[:, 0, :] for s in states]
-        elif self.batch_first:
+        elif self.batch_first and sequence is not None:
             sequence = backend.xp.ascontiguousarray(sequence.transpose(1, 0, 2))
         return sequence, tuple(states) if len(states) > 1 else states[0]
 

@@ -26,6 +26,10 @@ Layer 0 of a character model gets its projection from a table lookup
 backward then returns the gradient of the projection in place of ``grad_x`` and no ``W_ih``/``b_ih``
 gradients.
 
+No input gradient. Every backward takes ``input_grad=True``; with ``input_grad=False`` it skips
+``grad_x = g @ W_ih`` (layer 0 of a model whose input is data: images, not a learned embedding) and
+returns None in its place; every parameter gradient and the initial state's are unchanged, bit for bit.
+
 The caches are named tuples, the same types for this reference and the compiled path
 (:mod:`rnnlab.fast.recurrent`, the same six functions with the same signatures); ``None`` when
 gradients are disabled (:func:`rnnlab.no_grad`). The output is a view of the cached states, read-only
@@ -39,7 +43,9 @@ mode from there, so a new cell is its two functions, their two adapters and ONE 
     register_cell("MY_CELL", Cell(gates=2, state_names=("h",), forward=..., backward=...))
 
 after which ``RNNBase("MY_CELL", input_size, hidden_size, ...)`` runs it (stacked, bidirectional,
-with ``lengths`` and dropout). A compiled twin in :data:`rnnlab.fast.recurrent.TWINS` is optional.
+with ``lengths`` and dropout). A cell whose backward takes ``input_grad=False`` says so with
+``skips_input_grad=True``; without it the layer computes the input gradient and drops it. A compiled
+twin in :data:`rnnlab.fast.recurrent.TWINS` is optional (it takes the same flag as its cell).
 """
 from __future__ import annotations
 
@@ -106,7 +112,8 @@ class Cell:
         ``state``, ``cache`` whatever the backward needs (None under :func:`rnnlab.no_grad`).
     ``backward(grad_output, grad_state_n, cache) -> (grad_x, grad_state_0, grads)``
         ``grad_output`` (L,N,H_out) or None, ``grad_state_n`` a tuple like ``state`` (entries may be
-        None: zero); ``grads`` {weights key: gradient or None}, keyed like ``weights``.
+        None: zero); ``grads`` {weights key: gradient or None}, keyed like ``weights``. With
+        ``skips_input_grad``, ``backward(..., input_grad=False)`` returns None for ``grad_x`` instead.
     """
     gates: int                  # G = gates * hidden_size: the rows of weight_ih, weight_hh and the biases
     state_names: tuple          # ("h",) or ("h", "c"): the state tensors, for shapes and messages
@@ -114,6 +121,16 @@ class Cell:
     backward: Callable
     options: dict = field(default_factory=dict)  # keyword arguments of forward (RNN's nonlinearity)
     projection: bool = False    # takes proj_size > 0 (weights["weight_hr"]), as LSTM does
+    skips_input_grad: bool = False  # backward takes input_grad=False (and then returns grad_x None)
+
+    def run_backward(self, grad_output, grad_state, cache, input_grad: bool = True):
+        """:attr:`backward`, honouring ``input_grad=False``: passed on when the cell takes it, otherwise
+        the input gradient is computed and dropped. -> (grad_x or None, grad_state_0, grads)"""
+        if input_grad:
+            return self.backward(grad_output, grad_state, cache)
+        if self.skips_input_grad:
+            return self.backward(grad_output, grad_state, cache, input_grad=False)
+        return (None,) + tuple(self.backward(grad_output, grad_state, cache)[1:])
 
 
 CELLS: dict[str, Cell] = {}  # mode name -> Cell, filled by register_cell (the end of each cell's section)
@@ -148,32 +165,33 @@ def project_input(x, weight_ih, bias_ih):
     return x_proj
 
 
-def project_input_backward(grad_x_proj, x, weight_ih, has_bias: bool, grad_bias_hh=None):
+def project_input_backward(grad_x_proj, x, weight_ih, has_bias: bool, grad_bias_hh=None, input_grad=True):
     """grad_x_proj (L,N,G) -> grad_x (L,N,H_in), grad_W_ih (G,H_in) = sum_t g_t.T @ x_t, grad_b_ih (G,).
+    ``input_grad=False``: grad_x is None (the product ``g @ W_ih`` is skipped).
 
     ``grad_bias_hh``: RNN and LSTM add ``b_ih`` and ``b_hh`` into the same pre-activation, so the two
     gradients are one sum, passed in instead of computed twice (GRU's ``b_hn`` sits inside
     ``r * (...)``: its ``b_ih`` gradient is its own sum). With ``weight_ih`` None (the caller projected):
     ``grad_x_proj``, None, None."""
     if weight_ih is None:
-        return grad_x_proj, None, None
+        return grad_x_proj if input_grad else None, None, None
     steps, batch, gates = grad_x_proj.shape
     flat_grad = grad_x_proj.reshape(steps * batch, gates)
     grad_weight_ih = flat_grad.T @ x.reshape(steps * batch, -1)
     grad_bias_ih = None
     if has_bias:
         grad_bias_ih = grad_bias_hh if grad_bias_hh is not None else flat_grad.sum(axis=0)
-    grad_x = (flat_grad @ weight_ih).reshape(steps, batch, -1)
+    grad_x = (flat_grad @ weight_ih).reshape(steps, batch, -1) if input_grad else None
     return grad_x, grad_weight_ih, grad_bias_ih
 
 
-def parameter_grads(grad_x_proj, cache, grad_hidden_gates=None, grad_h_new=None):
+def parameter_grads(grad_x_proj, cache, grad_hidden_gates=None, grad_h_new=None, input_grad=True):
     """Every parameter gradient (and grad_x) from the gate gradients of all steps, one product each.
 
     ``grad_x_proj`` (L,N,G): the gradient of the input projection -> ``W_ih``, ``b_ih``, ``grad_x``.
     ``grad_hidden_gates`` (L,N,G): the gradient of ``h_{t-1} W_hh.T + b_hh`` -> ``W_hh``, ``b_hh``; the same
     array for RNN and LSTM (None), where ``b_ih`` then reuses ``b_hh``'s sum. ``grad_h_new`` (L,N,H_out):
-    LSTM with a projection, the gradient of the projected state -> ``W_hr``.
+    LSTM with a projection, the gradient of the projected state -> ``W_hr``. ``input_grad=False``: grad_x None.
     -> grad_x, {"weight_ih", "bias_ih", "weight_hh", "bias_hh"(, "weight_hr" for LSTM)}"""
     same_pre_activation = grad_hidden_gates is None
     if same_pre_activation:
@@ -184,7 +202,8 @@ def parameter_grads(grad_x_proj, cache, grad_hidden_gates=None, grad_h_new=None)
     grads = {"weight_hh": flat_grad.T @ cache.states[:num_steps].reshape(rows, -1),
              "bias_hh": flat_grad.sum(axis=0) if cache.has_bias else None}
     grad_x, grads["weight_ih"], grads["bias_ih"] = project_input_backward(
-        grad_x_proj, cache.x, cache.weight_ih, cache.has_bias, grads["bias_hh"] if same_pre_activation else None)
+        grad_x_proj, cache.x, cache.weight_ih, cache.has_bias, grads["bias_hh"] if same_pre_activation else None,
+        input_grad)
     if isinstance(cache, LSTMCache):
         grads["weight_hr"] = None
         if grad_h_new is not None:
@@ -264,8 +283,8 @@ def rnn_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, nonlinearity="tan
     return layer_output(states, active), states[num_steps].copy(), cache
 
 
-def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
-    """grad_output (L,N,H) or None, grad_h_n (N,H) or None -> grad_x, grad_h0 (N,H),
+def rnn_backward(grad_output, grad_h_n, cache: RNNCache, input_grad=True):
+    """grad_output (L,N,H) or None, grad_h_n (N,H) or None -> grad_x (None if not input_grad), grad_h0 (N,H),
     {"weight_ih", "bias_ih", "weight_hh", "bias_hh"}"""
     xp = backend.xp
     check_cache(cache, "rnn_backward")
@@ -287,7 +306,7 @@ def rnn_backward(grad_output, grad_h_n, cache: RNNCache):
         grad_pre_all[t] = grad_pre
         grad_h_from_new = grad_pre @ weight_hh
         grad_h = grad_h_from_new if mask is None else grad_h_from_new + (1 - mask[t]) * grad_h
-    grad_x, grads = parameter_grads(grad_pre_all, cache)
+    grad_x, grads = parameter_grads(grad_pre_all, cache, input_grad=input_grad)
     return grad_x, grad_h, grads
 
 
@@ -298,14 +317,16 @@ def rnn_cell_forward(x, state, weights, lengths, nonlinearity="tanh"):
     return output, (h_n,), cache
 
 
-def rnn_cell_backward(grad_output, grad_state, cache):
+def rnn_cell_backward(grad_output, grad_state, cache, input_grad=True):
     """:class:`Cell` adapter of :func:`rnn_backward`: -> grad_x, ``(grad_h0,)``, grads"""
-    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache)
+    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache, input_grad)
     return grad_x, (grad_h0,), grads
 
 
-register_cell("RNN_TANH", Cell(1, ("h",), rnn_cell_forward, rnn_cell_backward, {"nonlinearity": "tanh"}))
-register_cell("RNN_RELU", Cell(1, ("h",), rnn_cell_forward, rnn_cell_backward, {"nonlinearity": "relu"}))
+register_cell("RNN_TANH", Cell(1, ("h",), rnn_cell_forward, rnn_cell_backward, {"nonlinearity": "tanh"},
+                                skips_input_grad=True))
+register_cell("RNN_RELU", Cell(1, ("h",), rnn_cell_forward, rnn_cell_backward, {"nonlinearity": "relu"},
+                                skips_input_grad=True))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -352,7 +373,7 @@ def lstm_forward(x, h0, c0, weight_ih, bias_ih, weight_hh, bias_hh, weight_hr=No
     return layer_output(states, active), states[num_steps].copy(), cells[num_steps].copy(), cache
 
 
-def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
+def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache, input_grad=True):
     """-> grad_x, grad_h0 (N,H_out), grad_c0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh", "weight_hr"}"""
     xp = backend.xp
     check_cache(cache, "lstm_backward")
@@ -397,7 +418,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache):
             grad_h_prev += (1 - mask[t]) * grad_h
             grad_c_prev += (1 - mask[t]) * grad_c
         grad_h, grad_c = grad_h_prev, grad_c_prev
-    grad_x, grads = parameter_grads(grad_gates_all, cache, grad_h_new=grad_h_new_all)
+    grad_x, grads = parameter_grads(grad_gates_all, cache, grad_h_new=grad_h_new_all, input_grad=input_grad)
     return grad_x, grad_h, grad_c, grads
 
 
@@ -408,13 +429,14 @@ def lstm_cell_forward(x, state, weights, lengths):
     return output, (h_n, c_n), cache
 
 
-def lstm_cell_backward(grad_output, grad_state, cache):
+def lstm_cell_backward(grad_output, grad_state, cache, input_grad=True):
     """:class:`Cell` adapter of :func:`lstm_backward`: -> grad_x, ``(grad_h0, grad_c0)``, grads"""
-    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache)
+    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache, input_grad)
     return grad_x, (grad_h0, grad_c0), grads
 
 
-register_cell("LSTM", Cell(4, ("h", "c"), lstm_cell_forward, lstm_cell_backward, projection=True))
+register_cell("LSTM", Cell(4, ("h", "c"), lstm_cell_forward, lstm_cell_backward, projection=True,
+                            skips_input_grad=True))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -457,7 +479,7 @@ def gru_forward(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, lengths=None):
     return layer_output(states, active), states[num_steps].copy(), cache
 
 
-def gru_backward(grad_output, grad_h_n, cache: GRUCache):
+def gru_backward(grad_output, grad_h_n, cache: GRUCache, input_grad=True):
     """-> grad_x, grad_h0 (N,H), {"weight_ih", "bias_ih", "weight_hh", "bias_hh"}"""
     xp = backend.xp
     check_cache(cache, "gru_backward")
@@ -490,7 +512,8 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache):
         if mask is not None:
             grad_h_prev += (1 - mask[t]) * grad_h
         grad_h = grad_h_prev
-    grad_x, grads = parameter_grads(grad_x_proj, cache, grad_hidden_gates=grad_hidden_gates_all)
+    grad_x, grads = parameter_grads(grad_x_proj, cache, grad_hidden_gates=grad_hidden_gates_all,
+                                    input_grad=input_grad)
     return grad_x, grad_h, grads
 
 
@@ -501,10 +524,10 @@ def gru_cell_forward(x, state, weights, lengths):
     return output, (h_n,), cache
 
 
-def gru_cell_backward(grad_output, grad_state, cache):
+def gru_cell_backward(grad_output, grad_state, cache, input_grad=True):
     """:class:`Cell` adapter of :func:`gru_backward`: -> grad_x, ``(grad_h0,)``, grads"""
-    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache)
+    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache, input_grad)
     return grad_x, (grad_h0,), grads
 
 
-register_cell("GRU", Cell(3, ("h",), gru_cell_forward, gru_cell_backward))
+register_cell("GRU", Cell(3, ("h",), gru_cell_forward, gru_cell_backward, skips_input_grad=True))
