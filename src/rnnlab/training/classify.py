@@ -87,13 +87,14 @@ class EpochPosition:
     best_val_loss: float | None = None
     history: list = field(default_factory=list)      # one dict per completed epoch
     running: dict = field(default_factory=fresh_running)
+    time: float = 0.0                  # seconds since the run began, summed over resumes (loop.RunHistory)
 
 
 def save_checkpoint(run, model, optimizer, config: ClassifyConfig, at: EpochPosition, dist=None) -> None:
     if dist is not None and not dist.is_root:
         return  # data-parallel: rank 0 alone writes
     meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "best_val_loss": at.best_val_loss,
-            "history": at.history, "running": at.running, "train": config.to_dict()}
+            "history": at.history, "running": at.running, "time": at.time, "train": config.to_dict()}
     loop.save_training_state(run, model, optimizer, meta,
                              {"order": at.order} if at.order is not None and at.position > 0 else {})
 
@@ -102,7 +103,7 @@ def restore_checkpoint(run, model, optimizer) -> EpochPosition:
     def read(arrays, meta):
         return EpochPosition(int(meta["step"]), int(meta["epoch"]), int(meta["position"]), arrays.get("order"),
                              meta.get("best_val_loss"), list(meta.get("history", [])),
-                             dict(meta.get("running", fresh_running())))
+                             dict(meta.get("running", fresh_running())), float(meta.get("time") or 0.0))
 
     return loop.restore_training_state(run, model, optimizer, read)[2]
 
@@ -205,6 +206,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
 
     # --- what the run reports ---------------------------------------------------------------------
     progress, log = loop.progress_and_log(progress_bar, max_steps, config.time_budget, stream, at.step)
+    history = loop.RunHistory(run, resume, stream, dist, "images_per_s", at.time)  # metrics.jsonl, rank 0
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log, dist)
     result = ClassifyResult(Path(out), at.step, at.epoch, "epochs", at.history)
@@ -240,6 +242,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
                 x = scale_pixels(data.train_images[mine], dtype)               # (B / ranks, rows, cols)
                 y = data.train_labels[mine]
                 logits = model(x)                                               # (B / ranks, C)
+                lr = optimizer.param_groups[0]["lr"]
                 loss = float(criterion(logits, y))
                 applied = gradient_step(loss, lambda: model.backward(criterion.backward()), at.step + 1,
                                         weight=dist.weight(len(mine), len(batch)))
@@ -255,6 +258,7 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
                 elapsed = time.perf_counter() - started
                 train_seconds += elapsed
                 epoch_seconds += elapsed
+                history.train_step(at, loss, lr, len(batch), train_seconds)
                 if progress is not None:
                     images_per_s = (at.step - start_step) * config.batch_size / max(train_seconds, 1e-9)
                     progress.update(at.step, loss=loss, extra=f"epoch {at.epoch + 1}  {images_per_s:,.0f} images/s")
@@ -266,21 +270,28 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
                         log(f"epoch {at.epoch}: evaluation stopped by the signal")
                         result.stop_reason = "interrupted"
                         break
+                    history.scores(at, at.history[-1], "val_")  # the epoch's validation and test scores
+                    history.scores(at, at.history[-1], "test_")
                     epoch_seconds = 0.0
                     save_checkpoint(run, model, optimizer, config, at, dist)
+                    history.sync()
                     saved_step, last_checkpoint_time = at.step, time.perf_counter()
                 # a long epoch: mid-way too (agreed: each rank has its own clock)
                 elif dist.agree_any(time.perf_counter() - last_checkpoint_time >= CHECKPOINT_SECONDS)[0]:
                     save_checkpoint(run, model, optimizer, config, at, dist)
+                    history.sync()
                     saved_step, last_checkpoint_time = at.step, time.perf_counter()
             if saved_step != at.step:
                 save_checkpoint(run, model, optimizer, config, at, dist)
+                history.sync()
     finally:
         log.close()  # from here on, plain lines
+        history.flush()
     result.step, result.epoch = at.step, at.epoch
     if result.stop_reason == "interrupted":
         log(f"interrupted: saved the training state at epoch {at.epoch}, step {at.step} in {run.path}; "
             f"continue with --resume")
+        history.close()
         return result
     try:
         with graceful_interrupt(TEST_INTERRUPT_MESSAGE, stream):
@@ -289,11 +300,14 @@ def train_locked(config: ClassifyConfig, out, resume: bool = False, stream=None,
         result.stop_reason = "interrupted"
         log(f"interrupted while scoring the test set; the training state at epoch {at.epoch}, step {at.step} is "
             f"saved in {run.path}; --resume scores it")
+        history.close()
         return result
     result.test = test
+    history.scores(at, {"test_loss": test.loss, "test_accuracy": test.accuracy}, "test_")
     log(f"test ({test.count:,} images, latest weights): loss {test.loss:.4f}, accuracy {_percent(test.accuracy)}")
     log(format_confusion_matrix(test.confusion, data.classes))
     dist.on_root(loop.write_results, run, at, result.stop_reason, test.to_dict(data.classes), train_seconds,
                  start_step)
+    history.close()
     log(f"done at epoch {at.epoch}, step {at.step} ({result.stop_reason}); run directory: {run.path}")
     return result

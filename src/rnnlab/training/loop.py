@@ -19,6 +19,8 @@ Every loop:
   directory's lock.
 - :class:`LogLines`, :func:`progress_and_log`: messages beside the progress bar, or plain lines once it
   is gone; :func:`write_results`: ``results.json``.
+- :class:`RunHistory`: ``metrics.jsonl`` (:mod:`.metrics`; rank 0 alone writes) and the run's clock,
+  seconds since the run began summed over resumes (each loop keeps it as ``time`` in its training state).
 
 The step-scheduled loops (:mod:`.seq2seq`, :mod:`.tagging`), which validate every ``eval_every`` steps:
 :class:`RunPosition` and its checkpoint (:func:`save_position`, :func:`restore_position`),
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,6 +315,11 @@ class LogLines:
         self.progress = None
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, singular for one: ``counted(1, "pair")`` is "1 pair", 1,200 "1,200 pairs"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def progress_and_log(progress_bar: bool, max_steps: int | None, time_budget: float | None, stream,
                      start_step: int):
     """``(progress bar or None, LogLines)`` on ``stream``: the bar counts to ``max_steps`` (or the time
@@ -321,6 +329,61 @@ def progress_and_log(progress_bar: bool, max_steps: int | None, time_budget: flo
     progress = Progress(total_steps=max_steps, time_budget=time_budget, stream=stream, start_step=start_step) \
         if progress_bar else None
     return progress, LogLines(progress, stream)
+
+
+class RunHistory:
+    """A loop's ``metrics.jsonl`` (:class:`rnnlab.training.metrics.MetricsLog`) and the run's clock.
+
+    Rank 0 alone writes (the other ranks hold a stand-in that does nothing); ``resume``: the rows
+    already logged are kept and not written again. The clock: ``time_before`` (the checkpoint's
+    ``time``, seconds of the run before this invocation) plus this invocation's wall time. Rows::
+
+        {"step", "time", "loss", "lr", <rate_key>}       # train_step(): every step
+        {"step", "time", "val_...": ...}                  # scores(at, record, "val_"): every validation
+        {"step", "time", "test_loss", "test_...": ...}    # scores(at, record, "test_"): a test split scored
+
+    ``rate_key`` (``pairs_per_s``, ``images_per_s``, ``lines_per_s``) is the items of this invocation's
+    steps over its training seconds (evaluations not counted), as the progress bar shows it.
+    """
+
+    def __init__(self, run, resume: bool, stream, dist, rate_key: str, time_before: float = 0.0):
+        from . import distributed
+        from .metrics import METRICS_FILE, MetricsLog
+
+        self.metrics = MetricsLog(run.path / METRICS_FILE, resume=resume, stream=stream) if dist.is_root \
+            else distributed.NO_METRICS
+        self.rate_key, self.time_before = rate_key, float(time_before)
+        self.started = time.perf_counter()
+        self.items = 0
+
+    def now(self) -> float:
+        """Seconds since the run began, summed over resumes."""
+        return self.time_before + (time.perf_counter() - self.started)
+
+    def train_step(self, at, loss: float, lr: float, items: int, train_seconds: float) -> None:
+        """Step ``at.step`` done (``items`` images, pairs or lines in the global batch; ``train_seconds``
+        of training in this invocation so far): ``at.time`` set to the clock, its row written."""
+        self.items += items
+        at.time = self.now()
+        self.metrics.write({"step": at.step, "time": at.time, "loss": loss, "lr": lr,
+                            self.rate_key: self.items / max(train_seconds, 1e-9)})
+
+    def scores(self, at, record: dict, prefix: str) -> None:
+        """The keys of ``record`` that start with ``prefix`` (``"val_"``, ``"test_"``) as one row at
+        ``at.step`` and ``at.time`` (none: no row)."""
+        scores = {key: value for key, value in record.items() if key.startswith(prefix)}
+        if scores:
+            self.metrics.write({"step": at.step, "time": at.time, **scores})
+
+    def flush(self) -> None:
+        self.metrics.flush()
+
+    def sync(self) -> None:
+        """At a checkpoint: the log as durable as the checkpoint."""
+        self.metrics.sync()
+
+    def close(self) -> None:
+        self.metrics.close()
 
 
 def write_results(run, at, stop_reason: str, test: dict | None, train_seconds: float, start_step: int) -> None:
@@ -359,19 +422,24 @@ class RunPosition:
     order: list | None = None         # the epoch's batches (index arrays)
     best: tuple | None = None         # (score, -loss) of the best validation so far (score: exact match, F1)
     history: list = field(default_factory=list)    # one dict per validation
+    time: float = 0.0                 # seconds since the run began, summed over resumes (RunHistory)
 
 
-def save_position(run, model, optimizer, config, at: RunPosition, dist) -> None:
-    """The latest checkpoint, with ``at`` (the epoch's order as two arrays); rank 0 alone writes."""
+def save_position(run, model, optimizer, config, at: RunPosition, dist,
+                  history: RunHistory | None = None) -> None:
+    """The latest checkpoint, with ``at`` (the epoch's order as two arrays); rank 0 alone writes, then
+    fsyncs ``history``'s metrics.jsonl."""
     if not dist.is_root:
         return
     meta = {"step": at.step, "epoch": at.epoch, "position": at.position, "best": at.best,
-            "history": at.history, "train": config.to_dict()}
+            "history": at.history, "time": at.time, "train": config.to_dict()}
     arrays = {}
     if at.order is not None and at.position > 0:
         arrays["order/indices"] = np.concatenate(at.order).astype(np.int64)
         arrays["order/sizes"] = np.asarray([len(b) for b in at.order], dtype=np.int64)
     save_training_state(run, model, optimizer, meta, arrays)
+    if history is not None:
+        history.sync()
 
 
 def restore_position(run, model, optimizer) -> RunPosition:
@@ -382,7 +450,8 @@ def restore_position(run, model, optimizer) -> RunPosition:
             bounds = np.cumsum(arrays["order/sizes"])[:-1]
             order = np.split(arrays["order/indices"], bounds)
         return RunPosition(int(meta["step"]), int(meta["epoch"]), int(meta["position"]), order,
-                           None if meta.get("best") is None else tuple(meta["best"]), list(meta.get("history", [])))
+                           None if meta.get("best") is None else tuple(meta["best"]), list(meta.get("history", [])),
+                           float(meta.get("time") or 0.0))
 
     return restore_training_state(run, model, optimizer, read)[2]
 

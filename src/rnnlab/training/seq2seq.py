@@ -151,16 +151,18 @@ def run_config(config: Seq2SeqConfig, model: Seq2Seq, data: PairData) -> dict:
             "train": config.to_dict()}
 
 
-def validate(model, data: PairData, val_batches, criterion, config, at: RunPosition, run, log) -> None:
-    """Score the validation pairs, record them, keep the best weights (by exact match, then loss)."""
+def validate(model, data: PairData, val_batches, criterion, config, at: RunPosition, run, log, history) -> None:
+    """Score the validation pairs, record them (and in metrics.jsonl), keep the best weights (by exact
+    match, then loss)."""
     loss = validation_loss(model, val_batches, criterion)
     _, score = translate_pairs(model, data.val[:config.eval_pairs])
     record = {"step": at.step, "epoch": at.epoch, "val_loss": loss, "val_exact_match": score.exact_match,
               "val_char_accuracy": score.char_accuracy, "val_cer": score.cer}
     loop.keep_best(at, record, (score.exact_match, -loss),
                    f"step {at.step}: val loss {loss:.4f}, exact match {100 * score.exact_match:.2f}% "
-                   f"({score.pairs} pairs), char accuracy {100 * score.char_accuracy:.2f}%, CER {score.cer:.4f}",
-                   run, model, log)
+                   f"({loop.counted(score.pairs, 'pair')}), char accuracy {100 * score.char_accuracy:.2f}%, "
+                   f"CER {score.cer:.4f}", run, model, log)
+    history.scores(at, record, "val_")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -208,6 +210,7 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
 
     # --- what the run reports ---------------------------------------------------------------------
     progress, log = loop.progress_and_log(progress_bar, max_steps, time_budget, stream, at.step)
+    history = loop.RunHistory(run, resume, stream, dist, "pairs_per_s", at.time)  # metrics.jsonl, rank 0
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log, dist)
     result = Seq2SeqResult(Path(out), at.step, at.epoch, "epochs", at.history)
@@ -230,6 +233,7 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
 
                 started = time.perf_counter()
                 mine = loop.next_batch(at, batches, dist)  # data-parallel: this rank's share of the batch
+                pairs, lr = len(at.order[at.position]), optimizer.param_groups[0]["lr"]  # the global batch's
                 if len(mine):
                     batch = batches.batch(mine)
                     logits = model(batch.source, batch.target_input, batch.source_lengths, config.teacher_forcing)
@@ -242,31 +246,38 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
                 scheduler.step()
                 loop.advance(at, result.losses, gradient_step.loss)  # the global batch's loss (alone: the same)
                 train_seconds += time.perf_counter() - started
+                history.train_step(at, gradient_step.loss, lr, pairs, train_seconds)
                 if progress is not None:
                     pairs_per_s = (at.step - start_step) * config.batch_size / max(train_seconds, 1e-9)
                     progress.update(at.step, loss=gradient_step.loss,
                                     extra=f"epoch {at.epoch + 1}  {pairs_per_s:,.0f} pairs/s")
                 if config.eval_every and at.step % config.eval_every == 0 and dist.is_root:  # rank 0 alone
-                    validate(model, data, val_batches, criterion, config, at, run, log)
-                    loop.save_position(run, model, optimizer, config, at, dist)
+                    validate(model, data, val_batches, criterion, config, at, run, log, history)
+                    loop.save_position(run, model, optimizer, config, at, dist, history)
                     validated_step = saved_step = at.step
             # data-parallel: rank 0 alone validates, writes and decodes the test split
             if dist.is_root and validated_step != at.step and result.stop_reason != "interrupted":
-                validate(model, data, val_batches, criterion, config, at, run, log)
+                validate(model, data, val_batches, criterion, config, at, run, log, history)
             if saved_step != at.step:
-                loop.save_position(run, model, optimizer, config, at, dist)
+                loop.save_position(run, model, optimizer, config, at, dist, history)
     finally:
         log.close()
+        history.flush()
     result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
     if result.stop_reason != "interrupted" and dist.is_root and data.test:
         from .rundir import load_model
 
         best, name = load_model(run, lambda: build_model(config, data))
         _, result.test = translate_pairs(best, data.test, beam=config.beam)
-        log(f"test ({result.test.pairs:,} pairs, {name} weights, beam {config.beam}): exact match "
+        test_loss = validation_loss(best, PairBatches(*data.encoded(data.test), batch_size=256, bucket=False),
+                                    criterion)
+        history.scores(at, {"test_loss": test_loss, **{"test_" + key: getattr(result.test, key)
+                                                       for key in ("exact_match", "char_accuracy", "cer")}}, "test_")
+        log(f"test ({loop.counted(result.test.pairs, 'pair')}, {name} weights, beam {config.beam}): exact match "
             f"{100 * result.test.exact_match:.2f}%, char accuracy {100 * result.test.char_accuracy:.2f}%, "
             f"CER {result.test.cer:.4f}")
     loop.report_end(run, at, result, start_step, dist, log)
+    history.close()
     return result
 
 

@@ -109,7 +109,7 @@ class TaggedLines:
 
 
 def read_tagged_lines(path, config: TagConfig) -> list:
-    lines = tagged_lines(read_text(path, encoding=config.encoding), config.max_length)
+    lines = tagged_lines(read_text(path, encoding=config.encoding, bytes_hint=False), config.max_length)
     if not lines:
         raise RnnlabError(f"{path}: holds no words; give a text with words separated by spaces")
     return lines
@@ -143,8 +143,9 @@ def build_model(config: TagConfig, vocabulary: SymbolVocabulary) -> SequenceTagg
                           dropout=config.dropout, padding_idx=vocabulary.pad_id, dtype=config.dtype)
 
 
-def validate(model, val: TaggedLines, criterion, config: TagConfig, at: RunPosition, run, log) -> None:
-    """Score the validation lines, record them, keep the best weights (by F1, then loss)."""
+def validate(model, val: TaggedLines, criterion, config: TagConfig, at: RunPosition, run, log, history) -> None:
+    """Score the validation lines, record them (and in metrics.jsonl), keep the best weights (by F1,
+    then loss)."""
     loss = tagging_loss(model, val.lines[:config.eval_lines], val.vocabulary, criterion)
     score = score_spacing(model, val.lines[:config.eval_lines], val.vocabulary)
     record = {"step": at.step, "epoch": at.epoch, "val_loss": loss, "val_precision": score.precision,
@@ -152,7 +153,8 @@ def validate(model, val: TaggedLines, criterion, config: TagConfig, at: RunPosit
     loop.keep_best(at, record, (score.f1, -loss),
                    f"step {at.step}: val loss {loss:.4f}, spaces precision {score.precision:.4f} recall "
                    f"{score.recall:.4f} F1 {score.f1:.4f}, exact lines {100 * score.exact_line:.2f}% "
-                   f"({score.lines} lines)", run, model, log)
+                   f"({loop.counted(score.lines, 'line')})", run, model, log)
+    history.scores(at, record, "val_")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -203,6 +205,7 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     max_steps = loop.step_limit(steps, epochs, len(batches))
 
     progress, log = loop.progress_and_log(progress_bar, max_steps, time_budget, stream, at.step)
+    history = loop.RunHistory(run, resume, stream, dist, "lines_per_s", at.time)  # metrics.jsonl, rank 0
     gradient_step = loop.GradientStep(model, optimizer, config.grad_clip, config.max_bad_steps, config.lr,
                                       run.path, log, dist)
     result = TagResult(Path(out), at.step, at.epoch, "epochs", at.history)
@@ -224,6 +227,7 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
 
                 started = time.perf_counter()
                 indices = loop.next_batch(at, batches, dist)  # data-parallel: this rank's share of the batch
+                lines, lr = len(at.order[at.position]), optimizer.param_groups[0]["lr"]  # the global batch's
                 if len(indices):
                     batch = batches.batch(indices)
                     labels = label_batch([train_lines[k][1] for k in indices.tolist()], batch.source.shape[0], IGNORE)
@@ -237,29 +241,36 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
                 scheduler.step()
                 loop.advance(at, result.losses, gradient_step.loss)  # the global batch's loss (alone: the same)
                 train_seconds += time.perf_counter() - started
+                history.train_step(at, gradient_step.loss, lr, lines, train_seconds)
                 if progress is not None:
                     chars_per_s = (at.step - start_step) * config.batch_size * float(batch.source_lengths.mean()) \
                         / max(train_seconds, 1e-9)
                     progress.update(at.step, loss=gradient_step.loss,
                                     extra=f"epoch {at.epoch + 1}  ~{chars_per_s:,.0f} chars/s")
                 if config.eval_every and at.step % config.eval_every == 0 and dist.is_root:  # rank 0 alone
-                    validate(model, val, criterion, config, at, run, log)
-                    loop.save_position(run, model, optimizer, config, at, dist)
+                    validate(model, val, criterion, config, at, run, log, history)
+                    loop.save_position(run, model, optimizer, config, at, dist, history)
                     validated_step = saved_step = at.step
             # data-parallel: rank 0 alone validates, writes and scores the test lines
             if dist.is_root and validated_step != at.step and result.stop_reason != "interrupted":
-                validate(model, val, criterion, config, at, run, log)
+                validate(model, val, criterion, config, at, run, log, history)
             if saved_step != at.step:
-                loop.save_position(run, model, optimizer, config, at, dist)
+                loop.save_position(run, model, optimizer, config, at, dist, history)
     finally:
         log.close()
+        history.flush()
     result.step, result.epoch, result.train_seconds = at.step, at.epoch, train_seconds
     if result.stop_reason != "interrupted" and dist.is_root and test_lines:
         best, name = load_model(run, lambda: build_model(config, vocabulary))
         result.test = score_spacing(best, test_lines, vocabulary)
-        log(f"test ({result.test.lines:,} lines, {name} weights): spaces precision {result.test.precision:.4f} "
-            f"recall {result.test.recall:.4f} F1 {result.test.f1:.4f}, exact lines {100 * result.test.exact_line:.2f}%")
+        history.scores(at, {"test_loss": tagging_loss(best, test_lines, vocabulary, criterion),
+                            **{"test_" + key: getattr(result.test, key)
+                               for key in ("precision", "recall", "f1", "exact_line")}}, "test_")
+        log(f"test ({loop.counted(result.test.lines, 'line')}, {name} weights): spaces precision "
+            f"{result.test.precision:.4f} recall {result.test.recall:.4f} F1 {result.test.f1:.4f}, "
+            f"exact lines {100 * result.test.exact_line:.2f}%")
     loop.report_end(run, at, result, start_step, dist, log)
+    history.close()
     return result
 
 
