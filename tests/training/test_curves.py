@@ -37,8 +37,8 @@ def test_read_curves_keeps_the_last_row_of_a_step_and_skips_a_cut_line(tmp_path)
     run = write_metrics(tmp_path / "run", data, tail='{"step": 21, "lo')
     curves = read_curves(run)
     assert curves.name == "run" and curves.train_steps == list(range(1, 21))
-    assert curves.train_bpc[14] == pytest.approx(1.0) and curves.train_time[14] == 99.0
-    assert curves.val_steps == [10, 20] and curves.val_bpc[0] == pytest.approx((2.5 - 0.5) / LN2)
+    assert curves.train_bits[14] == pytest.approx(1.0) and curves.train_time[14] == 99.0
+    assert curves.val_steps == [10, 20] and curves.val_bits[0] == pytest.approx((2.5 - 0.5) / LN2)
     assert curves.val_time == [5.0, 10.0]
 
 
@@ -47,7 +47,7 @@ def test_rows_without_time_or_with_nan_are_tolerated(tmp_path):
                                            {"step": 2, "val_loss": 1.0}])
     curves = read_curves(run)
     assert curves.train_steps == [1] and curves.train_time == [None]
-    assert curves.val_bpc == [pytest.approx(1 / LN2)]
+    assert curves.val_bits == [pytest.approx(1 / LN2)]
 
 
 def test_missing_or_empty_metrics_are_one_line(tmp_path):

@@ -73,6 +73,18 @@ def add_checkpoint_flag(parser) -> None:
                              "(default: best if the run has it, else latest)")
 
 
+def add_encoding_flag(parser, what: str) -> None:
+    """``--encoding NAME`` of an evaluation's input file (None: the run's, :func:`run_encoding`)."""
+    parser.add_argument("--encoding", default=None, metavar="NAME",
+                        help=f"text encoding of {what} (default: the run's)")
+
+
+def run_encoding(args, saved: dict) -> str:
+    """``--encoding``, or the encoding the run was trained on (its config.json's training settings)."""
+    train = saved.get("train") if isinstance(saved.get("train"), dict) else {}
+    return args.encoding or train.get("encoding") or "utf-8"
+
+
 def print_help(parser) -> int:
     """A command group called without its subcommand: its help on stderr, usage status 2."""
     parser.print_help(sys.stderr)

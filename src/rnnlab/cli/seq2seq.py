@@ -14,10 +14,10 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError, require
-from .flags import (add_checkpoint_flag, add_command_group, add_evaluation_flags, add_length_flags,
-                    add_recurrent_flags, add_run_dir_argument, add_run_flags, add_step_schedule_flags,
-                    add_subcommand, blas_threads, check_new_run, check_seed, read_input_lines, resolved_path,
-                    resumed_run, settings_from_flags)
+from .flags import (add_checkpoint_flag, add_command_group, add_encoding_flag, add_evaluation_flags,
+                    add_length_flags, add_recurrent_flags, add_run_dir_argument, add_run_flags,
+                    add_step_schedule_flags, add_subcommand, blas_threads, check_new_run, check_seed,
+                    read_input_lines, resolved_path, resumed_run, run_encoding, settings_from_flags)
 from .messages import one_line_messages, print_train_summary, to_stdout, unknown_examples, warn_unknown
 
 # the train flags that are Seq2SeqConfig fields of the same name
@@ -99,6 +99,7 @@ def register(subparsers) -> None:
     add_run_dir_argument(parser, "seq2seq train")
     parser.add_argument("pairs_file", metavar="PAIRS", help="source<TAB>target lines to score")
     _decoding_flags(parser)
+    add_encoding_flag(parser, "PAIRS")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: exact_match, char_accuracy, cer, pairs, "
                              "unknown_characters, pairs_with_unknown, beam, checkpoint, run_dir, seconds)")
@@ -187,8 +188,8 @@ def run_eval(args) -> int:
     from ..training.seq2seq_eval import translate_pairs
 
     _check_decoding_flags(args)
-    model, _, checkpoint = load_seq2seq(args.run_dir, args.checkpoint)
-    pairs = read_pairs(args.pairs_file)
+    model, saved, checkpoint = load_seq2seq(args.run_dir, args.checkpoint)
+    pairs = read_pairs(args.pairs_file, run_encoding(args, saved))
     _, score = translate_pairs(model, pairs, beam=args.beam, length_penalty=args.length_penalty,
                                batch_size=args.batch_size)
     if score.unknown_characters:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError
-from .flags import (add_checkpoint_flag, add_command_group, add_evaluation_flags, add_length_flags,
-                    add_recurrent_flags, add_run_dir_argument, add_run_flags, add_step_schedule_flags,
-                    add_subcommand, blas_threads, check_new_run, read_input_lines, resolved_path, resumed_run,
-                    settings_from_flags)
+from .flags import (add_checkpoint_flag, add_command_group, add_encoding_flag, add_evaluation_flags,
+                    add_length_flags, add_recurrent_flags, add_run_dir_argument, add_run_flags,
+                    add_step_schedule_flags, add_subcommand, blas_threads, check_new_run, read_input_lines,
+                    resolved_path, resumed_run, run_encoding, settings_from_flags)
 from .messages import one_line_messages, print_train_summary, to_stdout, unknown_examples, warn_unknown
 
 # the train flags that are TagConfig fields of the same name
@@ -80,8 +80,9 @@ def register(subparsers) -> None:
                     "precision, recall and F1 of the spaces, and the share of lines restored exactly.",
         epilog="Example: rnnlab tag eval runs/spacing held_out.txt --json")
     add_run_dir_argument(parser, "tag train")
-    parser.add_argument("text_file", metavar="TEXT", help="UTF-8 text with its spaces (the reference)")
+    parser.add_argument("text_file", metavar="TEXT", help="text with its spaces (the reference)")
     add_checkpoint_flag(parser)
+    add_encoding_flag(parser, "TEXT")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (keys: precision, recall, f1, exact_line, lines, characters, "
                              "spaces, unknown_characters, checkpoint, run_dir)")
@@ -132,7 +133,8 @@ def run_eval(args) -> int:
     from ..training.tagging_eval import score_spacing
 
     model, vocabulary, saved, checkpoint = load_tagger(args.run_dir, args.checkpoint)
-    lines = tagged_lines(read_text(args.text_file), int(saved.get("train", {}).get("max_length", 256)))
+    text = read_text(args.text_file, encoding=run_encoding(args, saved), bytes_hint=False)
+    lines = tagged_lines(text, int(saved.get("train", {}).get("max_length", 256)))
     if not lines:
         raise RnnlabError(f"{args.text_file}: holds no words; give a text with words separated by spaces")
     score = score_spacing(model, lines, vocabulary)

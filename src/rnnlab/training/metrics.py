@@ -1,17 +1,33 @@
 """``RUN_DIR/metrics.jsonl``: the run's history, one JSON object per line, appended and never truncated.
 
-Rows (``time``: seconds since the run began, summed over resumes; a non-finite number is ``null``)::
+Every kind of run writes it: the char-LM loop (:mod:`.charlm`) here directly, the classifier, seq2seq and
+tagging loops through :class:`rnnlab.training.loop.RunHistory`; under MPI rank 0 alone writes. Rows
+(``time``: seconds since the run began, summed over resumes, kept in the training state; a non-finite
+number is ``null``; losses are mean cross-entropy in nats)::
 
     {"step": 120, "time": 31.4, "loss": 1.83, "lr": 0.002, "chars_per_s": 10544.2}    # every training step
     {"step": 200, "time": 52.0, "val_loss": 1.61, "val_bpc": 2.32}                     # every evaluation
     {"step": 900, "time": 240.7, "test_loss": 1.58, "test_bpc": 2.28}                  # the end of a run
+
+The other kinds' rows have the same ``step``, ``time``, ``loss``, ``lr``, ``val_loss`` and ``test_loss``;
+their rate and scores are their own::
+
+    classify  train: "images_per_s"   validation (each epoch, with a validation slice): "val_accuracy"
+              test (each epoch, and the end): "test_loss", "test_accuracy"             (loss per image)
+    seq2seq   train: "pairs_per_s"    validation: "val_exact_match", "val_char_accuracy", "val_cer"
+              test (the end, best weights): "test_loss", "test_exact_match", "test_char_accuracy",
+              "test_cer"                                                               (loss per target symbol)
+    tagger    train: "lines_per_s"    validation: "val_precision", "val_recall", "val_f1", "val_exact_line"
+              test (the end, best weights): "test_loss", "test_precision", "test_recall", "test_f1",
+              "test_exact_line"                                                        (loss per character)
 
 Every row is flushed to the operating system as it is written (a ``kill -9`` loses none) and the file is
 fsynced at each checkpoint (:meth:`MetricsLog.sync`). A resumed run repeats the steps since its last
 checkpoint exactly; rows already logged for them (by the run that was killed) are not written again, so
 the file holds every step once. A damaged file (a line cut short by a full disk, bytes that are not
 UTF-8 or not JSON) is still read: damaged lines are skipped with one warning and left in place, and
-new rows start on a line of their own. ``chars_per_s`` is the rate since this invocation began.
+new rows start on a line of their own. The rate (``chars_per_s`` ...) is this invocation's. A run
+trained before its kind wrote the file gets one from its next ``--resume`` on.
 """
 from __future__ import annotations
 
