@@ -84,3 +84,53 @@ def test_plot_runs_with_the_same_folder_name_are_told_apart(tmp_path):
     one = write_metrics(tmp_path / "a" / "run", rows(20))
     two = write_metrics(tmp_path / "b" / "run", rows(20))
     assert plot_runs([one, two], tmp_path / "x.png").is_file()
+
+
+def test_the_y_axis_says_what_each_kind_of_loss_is_per(tmp_path):
+    from rnnlab.training.curves import GENERIC_LABEL, LOSS_UNITS, loss_label
+
+    assert loss_label(["charlm"]) == "bits per character"
+    assert loss_label(["seq2seq", "seq2seq"]) == "bits per target symbol"
+    assert loss_label(["tagger"]) == "bits per character tag"
+    assert loss_label(["classify"]) == "bits per image"
+    assert set(LOSS_UNITS) == {"charlm", "seq2seq", "tagger", "classify"}
+    assert loss_label(["charlm", "classify"]) == GENERIC_LABEL == "cross-entropy (bits)"
+    assert loss_label([None]) == GENERIC_LABEL  # no config.json to tell
+
+
+@pytest.mark.parametrize("config, kind", [({"kind": "seq2seq"}, "seq2seq"), ({"model": {}}, "charlm"),
+                                          (None, None), ("not json", None)])
+def test_read_curves_takes_the_kind_from_config_json(tmp_path, config, kind):
+    run = write_metrics(tmp_path / "run", rows(10))
+    if isinstance(config, dict):
+        (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    elif config is not None:
+        (run / "config.json").write_text(config, encoding="utf-8")
+    assert read_curves(run).kind == kind
+
+
+def test_draw_figure_labels_the_axes_without_drawing_pixels(tmp_path):
+    require_optional("matplotlib")
+    from rnnlab.training.curves import draw_figure
+
+    charlm = write_metrics(tmp_path / "charlm", rows(20))
+    (charlm / "config.json").write_text('{"kind": "charlm"}', encoding="utf-8")
+    classify = write_metrics(tmp_path / "classify", rows(20))
+    (classify / "config.json").write_text('{"kind": "classify"}', encoding="utf-8")
+    by_step, by_time = draw_figure([read_curves(charlm)], title="t").axes
+    assert (by_step.get_ylabel(), by_step.get_xlabel(), by_time.get_xlabel()) == \
+        ("bits per character", "step", "time (seconds)")
+    assert draw_figure([read_curves(classify)]).axes[0].get_ylabel() == "bits per image"
+    assert draw_figure([read_curves(charlm), read_curves(classify)]).axes[0].get_ylabel() == "cross-entropy (bits)"
+
+
+def test_a_directory_without_metrics_names_the_commands_that_write_one(tmp_path):
+    with pytest.raises(RnnlabError, match="not a training run") as raised:
+        read_curves(tmp_path / "nothing")
+    assert "rnnlab classify train" in str(raised.value) and "rnnlab tag train" in str(raised.value)
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text('{"kind": "classify"}', encoding="utf-8")
+    with pytest.raises(RnnlabError, match="metrics.jsonl: no such file") as raised:
+        read_curves(run)
+    assert "a classifier trained before" in str(raised.value) and "\n" not in str(raised.value)

@@ -1,0 +1,87 @@
+"""`rnnlab seq2seq eval` and `rnnlab tag eval` read their file in the run's encoding (or --encoding NAME);
+tag never offers --bytes (it has no such flag); the validation lines count "1 pair" / "1 line" singular."""
+import json
+
+import numpy as np
+import pytest
+
+from helpers import fails
+from helpers import run_cli as cli
+
+WORDS = ["café", "crème", "brûlée", "façade", "naïve", "señor", "€uro", "déjà", "vu", "über"]
+
+
+@pytest.fixture(scope="module")
+def cp1252_pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cp1252")
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(200):
+        source = " ".join(rng.choice(WORDS, size=2))
+        lines.append(f"{source}\t{source[::-1]}\n")
+    pairs = folder / "pairs.tsv"
+    pairs.write_bytes("".join(lines).encode("cp1252"))  # "€" is 0x80 and "é" 0xe9: not valid UTF-8
+    run = folder / "run"
+    assert cli(["seq2seq", "train", pairs, "--out", run, "--encoding", "cp1252", "--steps", "2", "--eval-every", "0",
+                "--hidden-size", "8", "--batch-size", "32", "--eval-pairs", "1"]) == 0
+    return run, pairs
+
+
+@pytest.fixture(scope="module")
+def latin1_text(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("latin1")
+    rng = np.random.default_rng(1)
+    words = [w for w in WORDS if w != "€uro"]  # no euro sign in latin-1
+    text = folder / "text.txt"
+    text.write_bytes("".join(" ".join(rng.choice(words, size=4)) + "\n" for _ in range(200)).encode("latin-1"))
+    run = folder / "run"
+    assert cli(["tag", "train", text, "--out", run, "--encoding", "latin-1", "--steps", "2", "--eval-every", "0",
+                "--hidden-size", "8", "--num-layers", "1", "--batch-size", "32", "--eval-lines", "1"]) == 0
+    return run, text
+
+
+def test_seq2seq_eval_reads_the_pairs_in_the_runs_encoding(cp1252_pairs, capsys):
+    run, pairs = cp1252_pairs
+    capsys.readouterr()
+    assert cli(["seq2seq", "eval", run, pairs, "--json"]) == 0
+    captured = capsys.readouterr()
+    score = json.loads(captured.out)
+    assert score["pairs"] == 200 and score["unknown_characters"] == 0, captured.err  # é, €: known symbols
+    assert cli(["seq2seq", "eval", run, pairs, "--json", "--encoding", "cp1252"]) == 0
+    assert json.loads(capsys.readouterr().out)["pairs"] == 200
+    line = fails(capsys, ["seq2seq", "eval", run, pairs, "--encoding", "utf-8"], str(pairs), "not valid utf-8",
+                 "--encoding")
+    assert "--bytes" not in line
+    fails(capsys, ["seq2seq", "eval", run, pairs, "--encoding", "no-such-codec"], "no-such-codec")
+
+
+def test_tag_eval_reads_the_text_in_the_runs_encoding(latin1_text, capsys):
+    run, text = latin1_text
+    capsys.readouterr()
+    assert cli(["tag", "eval", run, text, "--json"]) == 0
+    captured = capsys.readouterr()
+    score = json.loads(captured.out)
+    assert score["lines"] == 200 and score["unknown_characters"] == 0, captured.err
+    line = fails(capsys, ["tag", "eval", run, text, "--encoding", "utf-8"], str(text), "not valid utf-8")
+    assert "--bytes" not in line
+
+
+def test_tag_train_does_not_offer_bytes(latin1_text, tmp_path, capsys):
+    _, text = latin1_text
+    line = fails(capsys, ["tag", "train", text, "--out", tmp_path / "r", "--steps", "1"], "not valid utf-8",
+                 "--encoding")
+    assert "--bytes" not in line
+
+
+def test_one_validation_pair_or_line_is_singular(cp1252_pairs, latin1_text, tmp_path, capsys):
+    _, pairs = cp1252_pairs
+    assert cli(["seq2seq", "train", pairs, "--out", tmp_path / "s", "--encoding", "cp1252", "--steps", "1",
+                "--hidden-size", "8", "--batch-size", "32", "--eval-pairs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "exact match" in err and "(1 pair)" in err and "(1 pairs)" not in err
+    assert "test (10 pairs, best weights" in err  # more than one: plural as before
+    _, text = latin1_text
+    assert cli(["tag", "train", text, "--out", tmp_path / "t", "--encoding", "latin-1", "--steps", "1",
+                "--hidden-size", "8", "--num-layers", "1", "--batch-size", "32", "--eval-lines", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "(1 line)" in err and "(1 lines)" not in err and "test (10 lines, best weights" in err
