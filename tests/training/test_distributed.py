@@ -230,6 +230,13 @@ def test_the_classifier_on_two_ranks_trains_as_on_one(mpiexec, tmp_path):
     assert relative_error(summary["test_loss"], alone.test.loss) <= TOLERANCE
     assert summary["test_accuracy"] == alone.test.accuracy
     assert files_in(tmp_path / "ranks") == files_in(tmp_path / "alone")
+    assert metrics_keys(tmp_path / "ranks") == metrics_keys(tmp_path / "alone")  # rank 0 alone wrote, once
+
+
+def metrics_keys(run_dir) -> list:
+    """``(step, sorted keys)`` of each metrics.jsonl row, in file order."""
+    return [(row["step"], sorted(row)) for row in
+            map(json.loads, (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines())]
 
 
 def reverse_pairs(count, letters="abcd", longest=5):
@@ -258,6 +265,8 @@ def test_seq2seq_and_the_tagger_on_two_ranks_train_as_on_one(mpiexec, tmp_path, 
     assert done.returncode == 0, done.stderr
     assert_same_run(alone, summary, tmp_path / "alone", tmp_path / "ranks", range(1, 21))
     assert files_in(tmp_path / "ranks") == files_in(tmp_path / "alone")
+    assert metrics_keys(tmp_path / "ranks") == metrics_keys(tmp_path / "alone")  # rank 0 alone wrote, once
+    assert [step for step, keys in metrics_keys(tmp_path / "ranks") if "loss" in keys] == list(range(1, 21))
     assert [record["step"] for record in summary["history"]] == [10, 20]
     # rank 0 alone writes the training state: its validations and best, not another rank's empty ones
     saved_ranks = RunDirectory(tmp_path / "ranks").load_training_state()[2]
