@@ -79,9 +79,23 @@ def test_one_validation_pair_or_line_is_singular(cp1252_pairs, latin1_text, tmp_
                 "--hidden-size", "8", "--batch-size", "32", "--eval-pairs", "1"]) == 0
     err = capsys.readouterr().err
     assert "exact match" in err and "(1 pair)" in err and "(1 pairs)" not in err
-    assert "test (10 pairs, best weights" in err  # more than one: plural as before
+    assert "test (10 pairs, best weights" in err and "10 test pairs;" in err  # more than one: plural as before
     _, text = latin1_text
     assert cli(["tag", "train", text, "--out", tmp_path / "t", "--encoding", "latin-1", "--steps", "1",
                 "--hidden-size", "8", "--num-layers", "1", "--batch-size", "32", "--eval-lines", "1"]) == 0
     err = capsys.readouterr().err
     assert "(1 line)" in err and "(1 lines)" not in err and "test (10 lines, best weights" in err
+
+
+def test_a_text_of_one_line_is_one_line_singular(tmp_path, capsys):
+    text = tmp_path / "one.txt"
+    text.write_text("just one line of words\n", encoding="utf-8")
+    fails(capsys, ["tag", "train", text, "--out", tmp_path / "r", "--steps", "1"], "one.txt: 1 line: too few")
+
+
+def test_seq2seq_eval_of_one_pair_says_one_pair(cp1252_pairs, tmp_path, capsys):
+    run, pairs = cp1252_pairs
+    one = tmp_path / "one.tsv"
+    one.write_bytes(pairs.read_bytes().split(b"\n")[0] + b"\n")
+    assert cli(["seq2seq", "eval", run, one]) == 0
+    assert " over 1 pair (beam 1" in capsys.readouterr().out

@@ -47,3 +47,4 @@ def test_other_ranks_write_nothing(tmp_path):
 
 def test_counted_is_singular_for_one():
     assert [counted(n, "pair") for n in (0, 1, 2, 1200)] == ["0 pairs", "1 pair", "2 pairs", "1,200 pairs"]
+    assert counted(1200, "line", grouped=False) == "1200 lines" and counted(1, "test line") == "1 test line"

@@ -184,6 +184,7 @@ def run_translate(args) -> int:
 
 def run_eval(args) -> int:
     from ..data.pair_files import read_pairs
+    from ..training.loop import counted
     from ..training.seq2seq import load_seq2seq
     from ..training.seq2seq_eval import translate_pairs
 
@@ -200,8 +201,8 @@ def run_eval(args) -> int:
         to_stdout(strict_json.dumps({**score.to_dict(), "checkpoint": checkpoint, "run_dir": str(args.run_dir)}))
     else:
         to_stdout(f"exact match {100 * score.exact_match:.2f}%, char accuracy {100 * score.char_accuracy:.2f}%, "
-              f"CER {score.cer:.4f} over {score.pairs:,} pairs (beam {score.beam}, {checkpoint} weights of "
-              f"{args.run_dir})")
+              f"CER {score.cer:.4f} over {counted(score.pairs, 'pair')} (beam {score.beam}, {checkpoint} weights "
+              f"of {args.run_dir})")
     return 0
 
 

@@ -315,9 +315,10 @@ class LogLines:
         self.progress = None
 
 
-def counted(count: int, noun: str) -> str:
-    """``count`` and ``noun``, singular for one: ``counted(1, "pair")`` is "1 pair", 1,200 "1,200 pairs"."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def counted(count: int, noun: str, grouped: bool = True) -> str:
+    """``count`` and ``noun``, singular for one: ``counted(1, "pair")`` is "1 pair", 1200 "1,200 pairs"
+    (``grouped=False``: "1200 pairs")."""
+    return (f"{count:,}" if grouped else str(count)) + f" {noun}{'' if count == 1 else 's'}"
 
 
 def progress_and_log(progress_bar: bool, max_steps: int | None, time_budget: float | None, stream,

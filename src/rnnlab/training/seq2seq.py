@@ -160,8 +160,8 @@ def validate(model, data: PairData, val_batches, criterion, config, at: RunPosit
               "val_char_accuracy": score.char_accuracy, "val_cer": score.cer}
     loop.keep_best(at, record, (score.exact_match, -loss),
                    f"step {at.step}: val loss {loss:.4f}, exact match {100 * score.exact_match:.2f}% "
-                   f"({loop.counted(score.pairs, 'pair')}), char accuracy {100 * score.char_accuracy:.2f}%, "
-                   f"CER {score.cer:.4f}", run, model, log)
+                   f"({loop.counted(score.pairs, 'pair', grouped=False)}), char accuracy "
+                   f"{100 * score.char_accuracy:.2f}%, CER {score.cer:.4f}", run, model, log)
     history.scores(at, record, "val_")
 
 
@@ -217,8 +217,9 @@ def train_locked(config: Seq2SeqConfig, out, resume: bool = False, stream=None, 
     start_step = at.step
     log(f"{'resuming' if resume else 'training'} {model.cell} seq2seq "
         f"(attention {config.attention}, {model.num_parameters():,} parameters): {len(data.train):,} training, "
-        f"{len(data.val):,} validation, {len(data.test):,} test pairs; {len(data.source_vocabulary)} source, "
-        f"{len(data.target_vocabulary)} target symbols; epoch {at.epoch}, step {at.step}")
+        f"{len(data.val):,} validation, {loop.counted(len(data.test), 'test pair')}; "
+        f"{len(data.source_vocabulary)} source, {len(data.target_vocabulary)} target symbols; epoch {at.epoch}, "
+        f"step {at.step}")
     train_seconds = 0.0
     validated_step = saved_step = None
     model.train()

@@ -124,8 +124,9 @@ def load_tag_data(config: TagConfig, saved: dict | None = None):
         train, val, test = lines, read_tagged_lines(config.val_file, config), []
     else:
         if len(lines) < 2:
-            raise RnnlabError(f"{config.text_file}: {len(lines)} line: too few to split into training and "
-                              f"validation; give a longer text (1000s of lines), or a separate --val-file")
+            raise RnnlabError(f"{config.text_file}: {loop.counted(len(lines), 'line')}: too few to split into "
+                              f"training and validation; give a longer text (1000s of lines), or a separate "
+                              f"--val-file")
         num_val = max(1, round(0.05 * len(lines)))
         num_test = round(0.05 * len(lines)) if len(lines) - num_val > 2 else 0
         num_train = len(lines) - num_val - num_test
@@ -153,7 +154,7 @@ def validate(model, val: TaggedLines, criterion, config: TagConfig, at: RunPosit
     loop.keep_best(at, record, (score.f1, -loss),
                    f"step {at.step}: val loss {loss:.4f}, spaces precision {score.precision:.4f} recall "
                    f"{score.recall:.4f} F1 {score.f1:.4f}, exact lines {100 * score.exact_line:.2f}% "
-                   f"({loop.counted(score.lines, 'line')})", run, model, log)
+                   f"({loop.counted(score.lines, 'line', grouped=False)})", run, model, log)
     history.scores(at, record, "val_")
 
 
@@ -212,7 +213,8 @@ def train_locked(config: TagConfig, out, resume: bool = False, stream=None, prog
     start_step = at.step
     log(f"{'resuming' if resume else 'training'} {model.cell} tagger ({config.task}, "
         f"{model.num_parameters():,} parameters): {len(train_lines):,} training, {len(val_lines):,} validation, "
-        f"{len(test_lines):,} test lines; {len(vocabulary.symbols)} characters; epoch {at.epoch}, step {at.step}")
+        f"{loop.counted(len(test_lines), 'test line')}; {len(vocabulary.symbols)} characters; epoch {at.epoch}, "
+        f"step {at.step}")
     train_seconds = 0.0
     validated_step = saved_step = None
     model.train()
