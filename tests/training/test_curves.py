@@ -134,3 +134,7 @@ def test_a_directory_without_metrics_names_the_commands_that_write_one(tmp_path)
     with pytest.raises(RnnlabError, match="metrics.jsonl: no such file") as raised:
         read_curves(run)
     assert "a classifier trained before" in str(raised.value) and "\n" not in str(raised.value)
+
+    (run / "config.json").write_text('{"kind": "charlm"}', encoding="utf-8")
+    with pytest.raises(RnnlabError, match="has not taken a step yet, or its metrics.jsonl was moved away"):
+        read_curves(run)

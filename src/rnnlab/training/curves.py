@@ -76,6 +76,10 @@ def missing_metrics(path: Path, run_dir) -> RnnlabError:
     from .rundir import KINDS
 
     kind = run_kind_of(run_dir)
+    if kind == "charlm":  # char-LM runs have always kept one
+        return RnnlabError(f"{path}: no such file; the run in {run_dir} has not taken a step yet, or its "
+                           f"metrics.jsonl was moved away (`rnnlab train --resume --out {run_dir}` logs the steps "
+                           f"from here on)")
     if kind in KINDS:
         what, command, _ = KINDS[kind]
         return RnnlabError(f"{path}: no such file; {run_dir} holds {what} trained before its kind of run kept "
