@@ -74,7 +74,8 @@ def test_forward_projected_gives_none_and_the_same_gradients(layer_class):
 
 def test_project_input_backward_skips_the_product():
     rng = np.random.default_rng(0)
-    grad_x_proj, x, weight_ih = rng.standard_normal((L, N, 8)), rng.standard_normal((L, N, 3)), rng.standard_normal((8, 3))
+    grad_x_proj, x = rng.standard_normal((L, N, 8)), rng.standard_normal((L, N, 3))
+    weight_ih = rng.standard_normal((8, 3))
     grad_x, grad_w, grad_b = recurrent_math.project_input_backward(grad_x_proj, x, weight_ih, True)
     none, same_w, same_b = recurrent_math.project_input_backward(grad_x_proj, x, weight_ih, True, input_grad=False)
     assert grad_x.shape == x.shape and none is None
