@@ -269,7 +269,9 @@ def test_the_builtin_modes_run_their_compiled_twins(mode, entry):
     x = np.ones((L, N, H_IN), dtype=np.float32)
     with compiled_path(f"{entry}_forward", f"{entry}_backward"):
         cell = recurrent.cell_for(mode, np.dtype(np.float32))
-        assert cell.forward.__module__ == "rnnlab.fast.recurrent" and cell.gates == recurrent_math.CELLS[mode].gates
+        twin = fast.load("recurrent").TWINS[mode]
+        assert (cell.forward, cell.backward) == twin and cell.forward is not recurrent_math.CELLS[mode].forward
+        assert cell.gates == recurrent_math.CELLS[mode].gates
         assert recurrent.cell_for(mode, np.dtype(np.float32)) is cell  # built once, not once per forward
         assert cell.options == recurrent_math.CELLS[mode].options
         output, _ = layer(x)

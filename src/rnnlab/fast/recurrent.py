@@ -30,12 +30,14 @@ registered Cell with them (None for a mode without a twin, which then runs the r
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 
 from .. import backend
-from ..nn.recurrent_math import (CELLS, GRUCache, LSTMCache, RNNCache, check_cache, check_nonlinearity, layer_output,
-                                 parameter_grads, project_input, project_input_backward)
+from ..nn.recurrent_math import (CELLS, GRUCache, LSTMCache, RNNCache, check_cache, check_nonlinearity, gru_adapters,
+                                 layer_output, lstm_adapters, parameter_grads, project_input, project_input_backward,
+                                 rnn_adapters)
 from . import blas, record
 from .cell_steps import (gru_backward_step, gru_forward_step, lstm_activation_constants, lstm_backward_step,
                          lstm_forward_step, mask_state, masked_grad_sum, rnn_backward_step, rnn_forward_step,
@@ -417,44 +419,12 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache, input_grad=True):
 # ------------------------------------------------------------------------------------------------
 # the compiled twins of the registered cells, by mode name (rnnlab.nn.recurrent_math.Cell's signatures)
 # ------------------------------------------------------------------------------------------------
-def _rnn_cell_forward(x, state, weights, lengths, nonlinearity="tanh"):
-    output, h_n, cache = rnn_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
-                                     weights["bias_hh"], nonlinearity, lengths)
-    return output, (h_n,), cache
-
-
-def _rnn_cell_backward(grad_output, grad_state, cache, input_grad=True):
-    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache, input_grad)
-    return grad_x, (grad_h0,), grads
-
-
-def _lstm_cell_forward(x, state, weights, lengths):
-    output, h_n, c_n, cache = lstm_forward(x, state[0], state[1], weights["weight_ih"], weights["bias_ih"],
-                                           weights["weight_hh"], weights["bias_hh"], weights["weight_hr"], lengths)
-    return output, (h_n, c_n), cache
-
-
-def _lstm_cell_backward(grad_output, grad_state, cache, input_grad=True):
-    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache, input_grad)
-    return grad_x, (grad_h0, grad_c0), grads
-
-
-def _gru_cell_forward(x, state, weights, lengths):
-    output, h_n, cache = gru_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
-                                     weights["bias_hh"], lengths)
-    return output, (h_n,), cache
-
-
-def _gru_cell_backward(grad_output, grad_state, cache, input_grad=True):
-    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache, input_grad)
-    return grad_x, (grad_h0,), grads
-
-
+_THIS_MODULE = sys.modules[__name__]
 TWINS = {  # mode -> (forward, backward); the options (RNN's nonlinearity) come from the registered Cell
-    "RNN_TANH": (_rnn_cell_forward, _rnn_cell_backward),
-    "RNN_RELU": (_rnn_cell_forward, _rnn_cell_backward),
-    "LSTM": (_lstm_cell_forward, _lstm_cell_backward),
-    "GRU": (_gru_cell_forward, _gru_cell_backward),
+    "RNN_TANH": rnn_adapters(_THIS_MODULE),
+    "RNN_RELU": rnn_adapters(_THIS_MODULE),
+    "LSTM": lstm_adapters(_THIS_MODULE),
+    "GRU": gru_adapters(_THIS_MODULE),
 }
 
 

@@ -49,6 +49,7 @@ twin in :data:`rnnlab.fast.recurrent.TWINS` is optional (it takes the same flag 
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -310,18 +311,23 @@ def rnn_backward(grad_output, grad_h_n, cache: RNNCache, input_grad=True):
     return grad_x, grad_h, grads
 
 
-def rnn_cell_forward(x, state, weights, lengths, nonlinearity="tanh"):
-    """:class:`Cell` adapter of :func:`rnn_forward`: state ``(h0,)`` -> output, ``(h_n,)``, RNNCache"""
-    output, h_n, cache = rnn_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
-                                     weights["bias_hh"], nonlinearity, lengths)
-    return output, (h_n,), cache
+def rnn_adapters(math):
+    """The :class:`Cell` adapters of ``math.rnn_forward``/``math.rnn_backward`` (``math``: this module,
+    or :mod:`rnnlab.fast.recurrent` for the compiled twins; looked up at each call): state ``(h0,)`` ->
+    output, ``(h_n,)``, RNNCache; backward -> grad_x, ``(grad_h0,)``, grads."""
+    def cell_forward(x, state, weights, lengths, nonlinearity="tanh"):
+        output, h_n, cache = math.rnn_forward(x, state[0], weights["weight_ih"], weights["bias_ih"],
+                                              weights["weight_hh"], weights["bias_hh"], nonlinearity, lengths)
+        return output, (h_n,), cache
+
+    def cell_backward(grad_output, grad_state, cache, input_grad=True):
+        grad_x, grad_h0, grads = math.rnn_backward(grad_output, grad_state[0], cache, input_grad)
+        return grad_x, (grad_h0,), grads
+
+    return cell_forward, cell_backward
 
 
-def rnn_cell_backward(grad_output, grad_state, cache, input_grad=True):
-    """:class:`Cell` adapter of :func:`rnn_backward`: -> grad_x, ``(grad_h0,)``, grads"""
-    grad_x, grad_h0, grads = rnn_backward(grad_output, grad_state[0], cache, input_grad)
-    return grad_x, (grad_h0,), grads
-
+rnn_cell_forward, rnn_cell_backward = rnn_adapters(sys.modules[__name__])
 
 register_cell("RNN_TANH", Cell(1, ("h",), rnn_cell_forward, rnn_cell_backward, {"nonlinearity": "tanh"},
                                 skips_input_grad=True))
@@ -422,18 +428,24 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache: LSTMCache, input_grad=
     return grad_x, grad_h, grad_c, grads
 
 
-def lstm_cell_forward(x, state, weights, lengths):
-    """:class:`Cell` adapter of :func:`lstm_forward`: state ``(h0, c0)`` -> output, ``(h_n, c_n)``, LSTMCache"""
-    output, h_n, c_n, cache = lstm_forward(x, state[0], state[1], weights["weight_ih"], weights["bias_ih"],
-                                           weights["weight_hh"], weights["bias_hh"], weights["weight_hr"], lengths)
-    return output, (h_n, c_n), cache
+def lstm_adapters(math):
+    """The :class:`Cell` adapters of ``math.lstm_forward``/``math.lstm_backward``: state ``(h0, c0)`` ->
+    output, ``(h_n, c_n)``, LSTMCache; backward -> grad_x, ``(grad_h0, grad_c0)``, grads."""
+    def cell_forward(x, state, weights, lengths):
+        output, h_n, c_n, cache = math.lstm_forward(x, state[0], state[1], weights["weight_ih"],
+                                                    weights["bias_ih"], weights["weight_hh"], weights["bias_hh"],
+                                                    weights["weight_hr"], lengths)
+        return output, (h_n, c_n), cache
+
+    def cell_backward(grad_output, grad_state, cache, input_grad=True):
+        grad_x, grad_h0, grad_c0, grads = math.lstm_backward(grad_output, grad_state[0], grad_state[1], cache,
+                                                             input_grad)
+        return grad_x, (grad_h0, grad_c0), grads
+
+    return cell_forward, cell_backward
 
 
-def lstm_cell_backward(grad_output, grad_state, cache, input_grad=True):
-    """:class:`Cell` adapter of :func:`lstm_backward`: -> grad_x, ``(grad_h0, grad_c0)``, grads"""
-    grad_x, grad_h0, grad_c0, grads = lstm_backward(grad_output, grad_state[0], grad_state[1], cache, input_grad)
-    return grad_x, (grad_h0, grad_c0), grads
-
+lstm_cell_forward, lstm_cell_backward = lstm_adapters(sys.modules[__name__])
 
 register_cell("LSTM", Cell(4, ("h", "c"), lstm_cell_forward, lstm_cell_backward, projection=True,
                             skips_input_grad=True))
@@ -517,17 +529,21 @@ def gru_backward(grad_output, grad_h_n, cache: GRUCache, input_grad=True):
     return grad_x, grad_h, grads
 
 
-def gru_cell_forward(x, state, weights, lengths):
-    """:class:`Cell` adapter of :func:`gru_forward`: state ``(h0,)`` -> output, ``(h_n,)``, GRUCache"""
-    output, h_n, cache = gru_forward(x, state[0], weights["weight_ih"], weights["bias_ih"], weights["weight_hh"],
-                                     weights["bias_hh"], lengths)
-    return output, (h_n,), cache
+def gru_adapters(math):
+    """The :class:`Cell` adapters of ``math.gru_forward``/``math.gru_backward``: state ``(h0,)`` -> output,
+    ``(h_n,)``, GRUCache; backward -> grad_x, ``(grad_h0,)``, grads."""
+    def cell_forward(x, state, weights, lengths):
+        output, h_n, cache = math.gru_forward(x, state[0], weights["weight_ih"], weights["bias_ih"],
+                                              weights["weight_hh"], weights["bias_hh"], lengths)
+        return output, (h_n,), cache
+
+    def cell_backward(grad_output, grad_state, cache, input_grad=True):
+        grad_x, grad_h0, grads = math.gru_backward(grad_output, grad_state[0], cache, input_grad)
+        return grad_x, (grad_h0,), grads
+
+    return cell_forward, cell_backward
 
 
-def gru_cell_backward(grad_output, grad_state, cache, input_grad=True):
-    """:class:`Cell` adapter of :func:`gru_backward`: -> grad_x, ``(grad_h0,)``, grads"""
-    grad_x, grad_h0, grads = gru_backward(grad_output, grad_state[0], cache, input_grad)
-    return grad_x, (grad_h0,), grads
-
+gru_cell_forward, gru_cell_backward = gru_adapters(sys.modules[__name__])
 
 register_cell("GRU", Cell(3, ("h",), gru_cell_forward, gru_cell_backward, skips_input_grad=True))
