@@ -99,3 +99,22 @@ def test_seq2seq_eval_of_one_pair_says_one_pair(cp1252_pairs, tmp_path, capsys):
     one.write_bytes(pairs.read_bytes().split(b"\n")[0] + b"\n")
     assert cli(["seq2seq", "eval", run, one]) == 0
     assert " over 1 pair (beam 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["seq2seq", "tag"])
+def test_stdin_is_read_in_the_encoding_named_by_encoding(cp1252_pairs, latin1_text, command, capsys, monkeypatch):
+    # `cat file | rnnlab seq2seq translate RUN --encoding cp1252`: stdin's bytes decoded as named, UTF-8 by default
+    import io
+    import sys
+
+    run = cp1252_pairs[0] if command == "seq2seq" else latin1_text[0]
+    subcommand = "translate" if command == "seq2seq" else "apply"
+    data = "café crème\nnaïve\n".encode("cp1252")  # 0xe9, 0xe8, 0xef: not UTF-8
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    fails(capsys, [command, subcommand, run], "stdin: not UTF-8 text", "--encoding")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    assert cli([command, subcommand, run, "--encoding", "cp1252"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2 and "unseen in training" not in captured.err, captured.err  # é, è, ï known
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    fails(capsys, [command, subcommand, run, "--encoding", "rot13"], "not a text encoding")

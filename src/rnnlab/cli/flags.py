@@ -209,14 +209,28 @@ def blas_threads(threads: int | None):
     return set_blas_threads(threads)
 
 
+def add_input_flags(parser, what: str) -> None:
+    """``--input TEXT`` (repeatable) instead of stdin, and ``--encoding`` of stdin (:func:`read_input_lines`)."""
+    parser.add_argument("--input", action="append", metavar="TEXT", help=f"{what} TEXT instead of stdin (repeatable)")
+    parser.add_argument("--encoding", default=None, metavar="NAME",
+                        help="text encoding of stdin (default: utf-8; e.g. cp949, latin-1)")
+
+
 def read_input_lines(args) -> list[str]:
-    """``--input`` texts, or stdin's lines; empty input is one error line."""
+    """``--input`` texts, or stdin's lines (decoded as ``--encoding``, UTF-8 by default); empty input is
+    one error line."""
     if args.input is not None:
         return list(args.input)
+    from ..data.text import canonical_encoding
+
+    encoding = canonical_encoding(getattr(args, "encoding", None) or "utf-8")
+    raw = getattr(sys.stdin, "buffer", None)  # None: a text stream given in place of stdin (tests, notebooks)
     try:
-        text = sys.stdin.read()
+        text = sys.stdin.read() if raw is None else raw.read().decode(encoding)
     except UnicodeDecodeError as error:
-        raise RnnlabError(f"stdin: not UTF-8 text ({error.reason} at byte {error.start}); give UTF-8 lines") from None
+        shown = "UTF-8" if encoding == "utf-8" else encoding
+        raise RnnlabError(f"stdin: not {shown} text ({error.reason} at byte {error.start}); give {shown} lines "
+                          f"or name their encoding with --encoding") from None
     if not text:
         raise RnnlabError("no input: stdin is empty; give lines on stdin or --input TEXT")
     return text.splitlines()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError, require
-from .flags import (add_checkpoint_flag, add_command_group, add_encoding_flag, add_evaluation_flags,
+from .flags import (add_checkpoint_flag, add_command_group, add_encoding_flag, add_evaluation_flags, add_input_flags,
                     add_length_flags, add_recurrent_flags, add_run_dir_argument, add_run_flags,
                     add_step_schedule_flags, add_subcommand, blas_threads, check_new_run, check_seed,
                     read_input_lines, resolved_path, resumed_run, run_encoding, settings_from_flags)
@@ -87,7 +87,7 @@ def register(subparsers) -> None:
                     "training are read as <unk>; their count is reported on stderr.",
         epilog="Example: echo 123+45 | rnnlab seq2seq translate runs/add --beam 5")
     add_run_dir_argument(parser, "seq2seq train")
-    parser.add_argument("--input", action="append", metavar="TEXT", help="translate TEXT instead of stdin (repeatable)")
+    add_input_flags(parser, "translate")
     _decoding_flags(parser)
 
     # --- eval -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import strict_json
 from ..errors import RnnlabError
-from .flags import (add_checkpoint_flag, add_command_group, add_encoding_flag, add_evaluation_flags,
+from .flags import (add_checkpoint_flag, add_command_group, add_encoding_flag, add_evaluation_flags, add_input_flags,
                     add_length_flags, add_recurrent_flags, add_run_dir_argument, add_run_flags,
                     add_step_schedule_flags, add_subcommand, blas_threads, check_new_run, read_input_lines,
                     resolved_path, resumed_run, run_encoding, settings_from_flags)
@@ -71,7 +71,7 @@ def register(subparsers) -> None:
                     "tagger says. Characters unseen in training are tagged as <unk>; their count goes to stderr.",
         epilog="Example: echo 'tobeornottobe' | rnnlab tag apply runs/spacing")
     add_run_dir_argument(parser, "tag train")
-    parser.add_argument("--input", action="append", metavar="TEXT", help="restore TEXT instead of stdin (repeatable)")
+    add_input_flags(parser, "restore")
     add_checkpoint_flag(parser)
 
     parser = add_subcommand(
