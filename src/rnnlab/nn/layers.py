@@ -9,6 +9,7 @@ a copy): do not modify an input in place between a forward and its backward.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -156,6 +157,42 @@ def scatter_add_rows(ids, rows, num_rows: int):
     return summed.reshape(num_rows, dim).astype(rows.dtype)
 
 
+# The latest outputs of Embedding.forward on the compiled path with fewer table rows than ids, so that a
+# recurrent layer given one as its input can compute layer 0's projection from the table
+# (rnnlab.nn.recurrent): id(output) -> (weak reference to output, ids (output.shape[:-1]), the table).
+_GATHERED: dict = {}
+_GATHERED_KEPT = 8
+
+
+def _remember_gathered(output, ids, table) -> None:
+    if len(_GATHERED) >= _GATHERED_KEPT:
+        for key in [key for key, entry in _GATHERED.items() if entry[0]() is None]:
+            del _GATHERED[key]
+        if len(_GATHERED) >= _GATHERED_KEPT:
+            del _GATHERED[next(iter(_GATHERED))]
+    key = id(output)
+    _GATHERED[key] = (weakref.ref(output, lambda _, key=key: _GATHERED.pop(key, None)), ids, table)
+
+
+def gathered_rows(array):
+    """``(ids, table)`` when ``array`` is an output of :meth:`Embedding.forward` (the array itself, not a
+    copy or a view) that still holds exactly ``table[ids]``, bit for bit (``table`` is the embedding's
+    weight, as it is now); None otherwise, and always None off the compiled path. A caller may then use
+    ``(table @ A^T)[ids]`` for ``array @ A^T``: the same numbers up to the products' rounding."""
+    if not _GATHERED:
+        return None
+    entry = _GATHERED.get(id(array))
+    if entry is None or entry[0]() is not array:
+        return None
+    compiled = fast.load("scatter")
+    _, ids, table = entry
+    if compiled is None or table.dtype != array.dtype or not table.flags.c_contiguous:
+        return None
+    if not compiled.rows_are_table_rows(ids.reshape(-1), table, array.reshape(-1, table.shape[1])):
+        return None  # changed in place since the lookup, or the table was updated
+    return ids, table
+
+
 class Embedding(Module):
     r"""A lookup table: row :math:`i` of ``weight`` is the embedding of id :math:`i`.
 
@@ -227,7 +264,11 @@ class Embedding(Module):
         xp = backend.xp
         ids = self._checked_ids(input)
         output = self.weight.data[ids]  # (*, H): a copy, so later updates to weight do not change it
-        self._cache = (ids.shape, ids.reshape(-1).astype(xp.intp)) if backend.is_grad_enabled() else None
+        flat_ids = ids.reshape(-1).astype(xp.intp)
+        self._cache = (ids.shape, flat_ids) if backend.is_grad_enabled() else None
+        if (self.num_embeddings < flat_ids.size and output.dtype == np.float32 and xp is np and ids.ndim
+                and fast.enabled()):
+            _remember_gathered(output, flat_ids.reshape(ids.shape), self.weight.data)
         return output
 
     def forward_projected(self, input, weight: Parameter, bias: Parameter | None = None):

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import backend, fast
-from . import recurrent_math
+from . import recurrent_math, table_input
 from .module import Module, Parameter
 from .recurrent_layout import (RecurrentLayout, check_greater_than_zero, check_lengths, check_types, reverse_time,
                                uniform_init)
@@ -61,6 +61,7 @@ class _ForwardCache(NamedTuple):
     output_shape: tuple       # time-major (L, N, D * H_out)
     state_shapes: list        # [(D * num_layers, N, H)] for h_n (and c_n)
     dtype: Any
+    table_input: Any = None   # a table_input.TableInput when layer 0's input was rows of an Embedding's table
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,9 +262,14 @@ class RNNBase(RecurrentLayout, Module):
         if lengths is not None:
             lengths = check_lengths(lengths, batch, num_steps)
         cell = cell_for(self.mode, dtype)  # once per forward: no per-step dispatch
+        found_table = None if projected else self._table_input(input, batched, dtype, cell)
         final_states = [[] for _ in states]
         dropout_masks, cell_caches = [], []
+        if found_table is not None:
+            weights = self._weights(0, 0)
+            x = table_input.table_projection(found_table, weights["weight_ih"], weights["bias_ih"], num_steps, batch)
         layer_input = x
+        projected = projected or found_table is not None
         for layer in range(self.num_layers):
             layer_input, mask = self._dropout(layer, layer_input, dtype)
             outputs, caches = [], []
@@ -283,8 +289,15 @@ class RNNBase(RecurrentLayout, Module):
         finals = [backend.xp.stack(collected) for collected in final_states]
         if backend.is_grad_enabled():
             self._cache = _ForwardCache(cell, cell_caches, dropout_masks, lengths, batched, output.shape,
-                                        [f.shape for f in finals], dtype)
+                                        [f.shape for f in finals], dtype, found_table)
         return self._user_layout(output, finals, batched)
+
+    def _table_input(self, input, batched: bool, dtype, cell):
+        """Layer 0's input as rows of an Embedding's table (:mod:`rnnlab.nn.table_input`: the projection
+        as a lookup), compiled path and unidirectional only; else None."""
+        if self.bidirectional or cell is recurrent_math.CELLS[self.mode]:
+            return None
+        return table_input.find_table_input(input, batched, self.batch_first, dtype)
 
     def _dropout(self, layer: int, layer_input, dtype):
         """Dropout on the previous layer's output (never on the input, never on the last layer's output),
@@ -355,8 +368,13 @@ class RNNBase(RecurrentLayout, Module):
             grad_out = grad_layer_output[:, :, direction * out_size:(direction + 1) * out_size]
             if direction == 1:
                 grad_out = reverse_time(grad_out, cache.lengths)
+        found_table = cache.table_input if layer == 0 else None
         grad_x, grad_start, grads = cache.cell.run_backward(grad_out, tuple(grad_final),
-                                                            cache.cell_caches[layer][direction], input_grad)
+                                                            cache.cell_caches[layer][direction],
+                                                            input_grad or found_table is not None)
+        if found_table is not None:  # grad_x is the projection's gradient
+            grad_x, grads["weight_ih"], grads["bias_ih"] = table_input.table_projection_backward(
+                grad_x, found_table, getattr(self, self._weight_names[0][0]["weight_ih"]).data, self.bias, input_grad)
         names = self._weight_names[layer][direction]
         for key, grad in grads.items():
             if grad is not None and names[key] is not None:
