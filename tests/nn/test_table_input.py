@@ -140,3 +140,11 @@ def test_rows_check_compares_bit_patterns():
     assert scatter.rows_are_table_rows(ids, table, rows)  # nan matches its own bits
     rows[1, 0] = -0.0
     assert not scatter.rows_are_table_rows(ids, table, rows)
+
+
+def test_an_output_whose_shape_was_reassigned_is_not_taken():
+    embedding, layer = _models(nn.LSTM, batch_first=True)
+    with compiled_path():
+        rows = embedding(_ids((N, L)))
+        rows.shape = (L, N, E)  # the same memory read as another layout
+        assert gathered_rows(rows) is None

@@ -186,7 +186,8 @@ def gathered_rows(array):
         return None
     compiled = fast.load("scatter")
     _, ids, table = entry
-    if compiled is None or table.dtype != array.dtype or not table.flags.c_contiguous:
+    if (compiled is None or table.dtype != array.dtype or not table.flags.c_contiguous
+            or array.shape[:-1] != ids.shape):  # (a reassigned .shape)
         return None
     if not compiled.rows_are_table_rows(ids.reshape(-1), table, array.reshape(-1, table.shape[1])):
         return None  # changed in place since the lookup, or the table was updated
