@@ -60,6 +60,18 @@ def test_table_path_matches_the_plain_path(layer_class, options, shape):
         _assert_close(table[2][name], plain[2][name])
 
 
+def test_table_path_of_an_lstm_with_a_projection():
+    embedding, layer = _models(nn.LSTM, proj_size=4, num_layers=2)
+    ids = _ids((L, N))
+    with compiled_path("table_input"):
+        table = _run(embedding, layer, ids)
+    with compiled_path():
+        plain = _run(embedding, layer, ids, copy_input=True)
+    _assert_close(table[0], plain[0])
+    for name in table[2]:
+        _assert_close(table[2][name], plain[2][name])
+
+
 def test_table_path_with_lengths_and_without_the_input_gradient():
     embedding, layer = _models(nn.LSTM)
     ids, lengths = _ids((L, N)), [L, 3, 7, 1, L]
