@@ -206,7 +206,7 @@ def check_data_flags(args) -> None:
 
 def fine_tune_settings(args) -> dict:
     """``--init-from``: the model-shape settings of the run to start from (given flags must agree)."""
-    from ..training.finetune import INHERITED, check_flags_agree, inherited_settings, source_run
+    from ..training.finetune import INHERITED, check_flags_agree, inherited_settings
     from ..training.rundir import open_run
 
     _, config = open_run(args.init_from, "charlm")

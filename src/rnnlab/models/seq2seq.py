@@ -223,7 +223,7 @@ class Seq2Seq(Module):
         parts = state_parts(enc_state)                                        # (L*D, N, H) each
         if not self.bidirectional:
             return enc_out, parts, None
-        bridged, bridge_inputs = [], []
+        bridged = []
         for k, (part, bridge) in enumerate(zip(parts, (self.bridge_h, getattr(self, "bridge_c", None)))):
             layers, batch, hidden = self.num_layers, part.shape[1], self.hidden_size
             joined = part.reshape(layers, 2, batch, hidden).transpose(0, 2, 1, 3).reshape(layers, batch, 2 * hidden)

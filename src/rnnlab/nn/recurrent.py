@@ -17,35 +17,14 @@ import numbers
 import warnings
 from typing import Any, NamedTuple
 
-import numpy as np
-
-from .. import backend, fast
+from .. import backend
 from . import recurrent_math, table_input
+from .cell_choice import cell_for, cell_math
 from .module import Module, Parameter
 from .recurrent_layout import (RecurrentLayout, check_greater_than_zero, check_lengths, check_types, reverse_time,
                                uniform_init)
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "cell_math", "cell_for"]
-
-
-def cell_math(dtype):
-    """The module whose ``*_forward``/``*_backward`` run for parameters of ``dtype``: the compiled
-    :mod:`rnnlab.fast.recurrent` for float32 NumPy arrays when :func:`rnnlab.fast.enabled`, otherwise
-    the reference :mod:`rnnlab.nn.recurrent_math` (exact in float64)."""
-    if dtype == np.float32 and backend.xp is np:
-        compiled = fast.load("recurrent")  # None when the switch is off
-        if compiled is not None:
-            return compiled
-    return recurrent_math
-
-
-def cell_for(mode: str, dtype) -> recurrent_math.Cell:
-    """The registered cell ``mode`` as it runs for parameters of ``dtype``: its compiled twin
-    (:func:`rnnlab.fast.recurrent.compiled_cell`) when :func:`cell_math` picks the compiled module and
-    one exists for ``mode``; otherwise the reference (a cell without a twin runs it on either path)."""
-    math = cell_math(dtype)
-    compiled = None if math is recurrent_math else math.compiled_cell(mode)
-    return recurrent_math.CELLS[mode] if compiled is None else compiled
 
 
 _PARAMETER_ORDER = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # PyTorch's registration order
