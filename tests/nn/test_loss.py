@@ -120,3 +120,14 @@ def test_errors_and_repr():
         CrossEntropyLoss(reduction="avg")
     with pytest.raises(RuntimeError, match="without a matching forward"):
         CrossEntropyLoss().backward()
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"ignore_index": 1, "label_smoothing": 0.2},
+                                     {"weight": np.array([0.5, 2.0, 1.0], dtype=np.float32), "label_smoothing": 0.1}])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_float32_logits_get_a_float32_loss_and_gradient(options, reduction):
+    x = np.random.default_rng(3).standard_normal((6, 3)).astype(np.float32)
+    criterion = CrossEntropyLoss(reduction=reduction, **options)
+    loss = criterion(x, np.array([0, 1, 2, 1, 0, 2]))
+    grad = criterion.backward(np.ones_like(loss) if reduction == "none" else 1.0)
+    assert np.asarray(loss).dtype == np.float32 and grad.dtype == np.float32

@@ -197,6 +197,7 @@ class CrossEntropyLoss(Module):
         smoothing = self.label_smoothing
         on_target = (1 - smoothing) * target_weight  # a_{n, y_n} without the smoothing part
         total = on_target  # A_n
+        valid = valid.astype(dtype)  # a bool mask times a Python float would be float64 whatever the logits
         if smoothing > 0:
             class_total = num_classes if class_weight is None else class_weight.sum()
             total = on_target + (smoothing / num_classes) * class_total * valid
