@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from pathlib import Path
 
@@ -63,3 +64,19 @@ def write_spike_idx(directory, train_count=400, test_count=200) -> list[str]:
         paths.append(str(write_idx(directory / f"{split}-images-idx3-ubyte.gz", images)))
         paths.append(str(write_idx(directory / labels_name, labels)))
     return paths
+
+
+def logged_steps(out, key="loss") -> list:
+    """The steps of ``out/metrics.jsonl``'s rows holding ``key`` (loss: training steps), in file order;
+    a line cut short (a killed writer) is skipped."""
+    steps = []
+    path = Path(out) / "metrics.jsonl"
+    if path.is_file():
+        for line in path.read_bytes().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and key in row:
+                steps.append(row["step"])
+    return steps

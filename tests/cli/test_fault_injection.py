@@ -7,7 +7,6 @@ checkpoint write (the moment a temporary file appears), in a seeded random order
 scoring (after the run announces it), which only the run's last steps reach. Each process is `python -m rnnlab train` (a signal must reach a real process);
 the next one runs with --resume once the run has a config.json, as a user would.
 """
-import json
 import os
 import random
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import logged_steps
 from rnnlab.training.rundir import RunDirectory
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="POSIX signals")]
@@ -79,20 +79,6 @@ class Training:
         self.process.wait(timeout=120)
         self.reader.join(timeout=10)
         return self.process.returncode, "".join(self.lines)
-
-
-def logged_steps(out) -> list:
-    path = Path(out) / "metrics.jsonl"
-    steps = []
-    if path.is_file():
-        for line in path.read_bytes().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and "loss" in row:
-                steps.append(row["step"])
-    return steps
 
 
 def wait_for(condition, training, timeout=60.0) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import require_optional, write_spike_idx
+from helpers import logged_steps, require_optional, write_spike_idx
 from helpers import run_cli as cli
 from rnnlab.training.curves import GENERIC_LABEL, draw_figure, read_curves
 from rnnlab.training.rundir import RunDirectory
@@ -36,21 +36,6 @@ TEST_KEYS = {"classify": {"test_loss", "test_accuracy"},
 
 def rows(out) -> list[dict]:
     return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-
-
-def logged_steps(out, key="loss") -> list:
-    """The steps of the rows holding ``key`` (loss: training steps), in file order; a line cut short skipped."""
-    steps = []
-    path = Path(out) / "metrics.jsonl"
-    if path.is_file():
-        for line in path.read_bytes().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and key in row:
-                steps.append(row["step"])
-    return steps
 
 
 @pytest.fixture(scope="module")
