@@ -148,6 +148,7 @@ def test_one_line_errors(runs, capsys, tmp_path):
     fails(capsys, ["inspect", run, "--cell", "x"], "LAYER:UNIT")
     fails(capsys, ["inspect", run, "--cell", "0:1", "--state", "z"], "--state z", "i f g o")
     fails(capsys, ["inspect", run, "--state", "c"], "--cell")
+    fails(capsys, ["inspect", run, "--state", "z"], "--state z", "i f g o")  # a state the cell lacks, before "--cell"
     fails(capsys, ["inspect", run, "--chars", "0"], "--chars 0")
     fails(capsys, ["inspect", run, "--format", "pdf"], "--format")
     fails(capsys, ["inspect", run, tmp_path / "missing.txt"], "missing.txt")

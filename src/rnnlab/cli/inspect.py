@@ -50,18 +50,22 @@ def register(subparsers) -> None:
 
 def parse_cell(value: str, state: str | None, model) -> tuple[int, str, int]:
     """``"LAYER:UNIT"`` -> ``(layer, state, unit)``, checked against the model (one line if wrong)."""
-    from ..inspect.trace import STATE_NAMES
-
     parts = value.split(":")
     if len(parts) != 2 or not all(p.strip().lstrip("-").isdigit() for p in parts):
         raise RnnlabError(f"--cell {value}: must be LAYER:UNIT, two integers like 1:42")
     layer, unit = int(parts[0]), int(parts[1])
     require(0 <= layer < model.num_layers, "--cell", value, f"a layer in 0..{model.num_layers - 1}")
     require(0 <= unit < model.hidden_size, "--cell", value, f"a unit in 0..{model.hidden_size - 1}")
+    return layer, check_state(state or "h", model), unit
+
+
+def check_state(state: str, model) -> str:
+    """``--state`` checked against the model's cell (one line if it has no such state or gate)."""
+    from ..inspect.trace import STATE_NAMES
+
     names = STATE_NAMES[model.cell]
-    state = state or "h"
     require(state in names, "--state", state, f"one of {' '.join(names)} for this {model.cell} model")
-    return layer, state, unit
+    return state
 
 
 def default_text(loaded, chars: int):
@@ -133,6 +137,7 @@ def run(args) -> int:
     model, vocab = loaded.model, loaded.vocab
     selected = parse_cell(args.cell, args.state, model) if args.cell else None
     if args.state and not args.cell:
+        check_state(args.state, model)
         raise RnnlabError(f"--state {args.state}: give the unit too, with --cell LAYER:UNIT")
     if args.text_file is None:
         text, source = default_text(loaded, chars)
