@@ -6,7 +6,7 @@ training steps (``step``, ``time`` in seconds since the run began, summed over r
 rate); rows with ``val_bpc`` (or ``val_loss``) are evaluations. :func:`read_curves` keeps the last row
 seen for a step and skips a line cut short by a crash. Losses are nats (mean cross-entropy), drawn as
 bits (``/ ln 2``) per what each kind's loss is a mean over (:data:`LOSS_UNITS`, read from the run's
-``config.json`` kind, :func:`rnnlab.training.rundir.run_kind`): characters (charlm), target symbols
+``config.json`` kind, :func:`rnnlab.training.rundir.kind_on_disk`): characters (charlm), target symbols
 (seq2seq), tagged characters (tagger), images (classify); runs of different kinds overlaid share the
 label :data:`GENERIC_LABEL`.
 
@@ -49,18 +49,6 @@ class Curves:
     val_time: list = field(default_factory=list)
 
 
-def run_kind_of(run_dir) -> str | None:
-    """The kind of run in ``run_dir`` by its config.json (:func:`rnnlab.training.rundir.run_kind`: a
-    config.json without a kind is a char-LM run's); None when there is no readable config.json."""
-    from .rundir import CONFIG_FILE, run_kind
-
-    try:
-        config = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    return run_kind(config) if isinstance(config, dict) else None
-
-
 def loss_label(kinds) -> str:
     """The y axis for runs of ``kinds``: one kind's :data:`LOSS_UNITS`, else :data:`GENERIC_LABEL`.
 
@@ -73,9 +61,9 @@ def loss_label(kinds) -> str:
 
 def missing_metrics(path: Path, run_dir) -> RnnlabError:
     """The one line for a run directory without metrics.jsonl: an old run, or no run at all."""
-    from .rundir import KINDS
+    from .rundir import KINDS, kind_on_disk
 
-    kind = run_kind_of(run_dir)
+    kind = kind_on_disk(run_dir)
     if kind == "charlm":  # char-LM runs have always kept one
         return RnnlabError(f"{path}: no such file; the run in {run_dir} has not taken a step yet, or its "
                            f"metrics.jsonl was moved away (`rnnlab train --resume --out {run_dir}` logs the steps "
@@ -122,7 +110,9 @@ def read_curves(run_dir, name: str | None = None) -> Curves:
             val[step] = (bpc, time)
     if not train and not val:
         raise RnnlabError(f"{path}: holds no training steps yet; plot it once the run has taken a few steps")
-    curves = Curves(name or Path(run_dir).resolve().name, run_kind_of(run_dir))
+    from .rundir import kind_on_disk
+
+    curves = Curves(name or Path(run_dir).resolve().name, kind_on_disk(run_dir))
     for step in sorted(train):
         curves.train_steps.append(step)
         curves.train_bits.append(train[step][0])

@@ -482,7 +482,8 @@ def load_run(run_dir, kind: str | None = None, checkpoint=None) -> LoadedRun:
     RnnlabError (one line) when the path is missing, not a run, another kind of run, or damaged.
     """
     if kind is None:
-        kind = _kind_on_disk(run_dir)
+        kind = kind_on_disk(run_dir)
+        kind = kind if kind in KINDS else "charlm"  # open_run then says what is wrong
     run, config = open_run(run_dir, kind)
     if kind == "charlm":
         from ..data import Vocabulary
@@ -514,15 +515,14 @@ def load_run(run_dir, kind: str | None = None, checkpoint=None) -> LoadedRun:
     return LoadedRun(run.path, config, model, None, classes, name)
 
 
-def _kind_on_disk(run_dir) -> str:
-    """The kind of run in ``run_dir`` (char-LM when it cannot tell: open_run then says what is wrong)."""
-    config_path = Path(run_dir) / CONFIG_FILE
+def kind_on_disk(run_dir) -> str | None:
+    """The kind of run in ``run_dir`` by its config.json (:func:`run_kind`: a config.json without a kind
+    is a char-LM run's); None when there is no readable config.json."""
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
-        return "charlm"
-    kind = run_kind(config) if isinstance(config, dict) else "charlm"
-    return kind if kind in KINDS else "charlm"
+        return None
+    return run_kind(config) if isinstance(config, dict) else None
 
 
 def save_model(run_dir, config: dict, model_state: dict, overwrite: bool = False) -> RunDirectory:
