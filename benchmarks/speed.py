@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import threading
@@ -493,28 +492,20 @@ def main(argv=None) -> int:
         print(f"{row['work']:<44} {row['rnnlab']:>12,.0f} {peer:>12} {ratio:>7}{extra}", flush=True)
 
     print(f"\n{'work (characters per second)':<44} {'rnnlab':>12} {'peer':>12} {'ratio':>7}")
-    if "charrnn" in groups:
-        for config in SUITE:
+    # CharRNN, then the same char-LSTMs written with the plain layers
+    for group, configs, make_trainer, label in (("charrnn", SUITE, rnnlab_trainer, ", batch 32 x 64, Adam"),
+                                                ("plain", PLAIN, rnnlab_plain_trainer, " as plain layers, Adam")):
+        if group not in groups:
+            continue
+        for config in configs:
             steps = STEPS_PER_ROUND[config.name]
             batches = char_batches(config, steps, ids)
-            workloads = {"rnnlab": (training_workload(rnnlab_trainer(config), batches), steps * config.chars_per_step)}
+            chars = steps * config.chars_per_step
+            workloads = {"rnnlab": (training_workload(make_trainer(config), batches), chars)}
             if with_torch:
-                workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
+                workloads["torch"] = (training_workload(torch_trainer(config), batches), chars)
             rates = interleaved_medians(workloads, rounds=rounds)
-            report(training_row(f"train {config.name}, batch 32 x 64, Adam", rates, training_flops(config),
-                                config.chars_per_step, peak, with_torch, config=asdict(config)))
-
-    if "plain" in groups:
-        # the same char-LSTMs written with the plain layers
-        for config in PLAIN:
-            steps = STEPS_PER_ROUND[config.name]
-            batches = char_batches(config, steps, ids)
-            workloads = {"rnnlab": (training_workload(rnnlab_plain_trainer(config), batches),
-                                    steps * config.chars_per_step)}
-            if with_torch:
-                workloads["torch"] = (training_workload(torch_trainer(config), batches), steps * config.chars_per_step)
-            rates = interleaved_medians(workloads, rounds=rounds)
-            report(training_row(f"train {config.name} as plain layers, Adam", rates, training_flops(config),
+            report(training_row(f"train {config.name}{label}", rates, training_flops(config),
                                 config.chars_per_step, peak, with_torch, config=asdict(config)))
 
     if "classifier" in groups:
