@@ -50,6 +50,7 @@ LAUNCH_VARIABLES = (
 STOP_REASONS = (None, "time", "interrupted", "epochs", "steps")
 # how long a failed rank waits for the others to fail alike before it ends the job on its own
 AGREE_SECONDS = 3.0
+ABORT_GRACE_SECONDS = 0.5  # abort(): time for this rank's last line to reach the launcher
 
 
 def launch_size() -> tuple[int, int, str | None]:
@@ -440,6 +441,9 @@ def abort(rank: int, size: int, cause: str, stream) -> None:
     """One line naming this rank and ``cause``, then ``MPI_Abort``: the launcher ends every rank."""
     print(f"rnnlab: error: rank {rank} of {size} (pid {os.getpid()} on {socket.gethostname()}): {cause}; "
           f"stopping every rank", file=stream, flush=True)
+    # MPI_Abort makes the launcher kill every process at once, and a line still in the pipe to the launcher
+    # is lost with them (seen with MPICH under load): give it a moment to be forwarded first
+    time.sleep(ABORT_GRACE_SECONDS)
     try:
         from mpi4py import MPI
         MPI.COMM_WORLD.Abort(1)
